@@ -1,0 +1,43 @@
+# woodcock_widgets: the two commands a new user runs are `make tutorial` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+# This machine serves these exact torch builds from local disk and caps newer ones.
+# Elsewhere, override: make TORCH_SPEC="torch torchvision" test
+TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
+STAMP := $(VENV)/.installed
+RUN_DIR ?= runs/tutorial
+export WOODCOCK_OFFLINE ?= 1
+export WOODCOCK_REAL_AUDIO ?= $(abspath ../shared/real_audio)
+
+.PHONY: venv test test-fast tutorial lint format bench browser-deps clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml Makefile
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet $(TORCH_SPEC)
+	$(PY) -m pip install --quiet -e '.[test,browser]'
+	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
+	touch $(STAMP)
+
+lint: venv
+	$(VENV)/bin/ruff check woodcock_widgets tests benchmarks
+	$(VENV)/bin/ruff format --check woodcock_widgets tests benchmarks
+
+format: venv
+	$(VENV)/bin/ruff format woodcock_widgets tests benchmarks
+	$(VENV)/bin/ruff check --fix woodcock_widgets tests benchmarks
+
+test: venv lint
+	$(PY) -m pytest
+
+test-fast: venv
+	$(PY) -m pytest -m "not slow and not browser and not notebook"
+
+tutorial: venv
+	$(PY) -m woodcock_widgets tutorial --run-dir $(RUN_DIR)
+
+clean:
+	rm -rf runs .pytest_cache benchmarks/results

@@ -1,0 +1,52 @@
+"""woodcock_widgets: from labeled audio clips to a trained, evaluated, saved classifier.
+
+The tutorial's names are importable from here::
+
+    from woodcock_widgets import Audio, Spectrogram, SingleTargetAudioDataset, train
+
+Submodules are imported on first use, so ``import woodcock_widgets`` stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "Audio": "audio",
+    "Spectrogram": "spectrogram",
+    "Preprocessing": "preprocessing",
+    "LabelMap": "labels",
+    "read_labels": "labels",
+    "remap_labels": "labels",
+    "numeric_labels": "labels",
+    "split_train_valid": "splits",
+    "balance_report": "splits",
+    "AudioClipDataset": "datasets",
+    "SingleTargetAudioDataset": "datasets",
+    "build_model": "models",
+    "Trainer": "training",
+    "TrainingConfig": "training",
+    "Callback": "training",
+    "train": "training",
+    "ModelBundle": "bundle",
+    "predict": "predict",
+    "make_woodcock_dataset": "data",
+    "download_woodcock": "data",
+    "WoodcockError": "errors",
+}
+
+__all__ = sorted(_EXPORTS) + ["__version__"]
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'woodcock_widgets' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return __all__

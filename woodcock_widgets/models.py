@@ -1,0 +1,180 @@
+"""CNN architectures with a new classifier, and pretrained weights resolved offline-safely."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import urllib.request
+import warnings
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .errors import ModelError
+
+__all__ = ["ARCHITECTURES", "build_model", "resolve_pretrained_weights", "replace_classifier"]
+
+#: torchvision ImageNet weight files (the names carry the first hex digits of their SHA-256).
+_WEIGHT_URLS = {
+    "resnet18": "https://download.pytorch.org/models/resnet18-f37072fd.pth",
+    "resnet34": "https://download.pytorch.org/models/resnet34-b627a593.pth",
+    "resnet50": "https://download.pytorch.org/models/resnet50-11ad3fa6.pth",
+    "mobilenet_v3_small": "https://download.pytorch.org/models/mobilenet_v3_small-047dcff4.pth",
+}
+ARCHITECTURES = tuple(_WEIGHT_URLS)
+OFFLINE_ENV = "WOODCOCK_OFFLINE"
+
+
+def _constructor(arch: str):
+    import torchvision.models as tvm
+
+    if arch not in ARCHITECTURES:
+        raise ModelError(f"unknown architecture {arch!r}; choose one of {list(ARCHITECTURES)}")
+    return getattr(tvm, arch)
+
+
+def replace_classifier(model: nn.Module, num_classes: int) -> nn.Module:
+    """Replace the final layer with ``Linear(in_features, num_classes)`` (in place)."""
+    if hasattr(model, "fc") and isinstance(model.fc, nn.Linear):
+        model.fc = nn.Linear(model.fc.in_features, num_classes)
+    elif hasattr(model, "classifier") and isinstance(model.classifier, nn.Sequential):
+        last = model.classifier[-1]
+        model.classifier[-1] = nn.Linear(last.in_features, num_classes)
+    else:
+        raise ModelError(f"do not know how to replace the classifier of {type(model).__name__}")
+    return model
+
+
+def _cache_path(arch: str) -> Path:
+    return Path(torch.hub.get_dir()) / "checkpoints" / _WEIGHT_URLS[arch].rsplit("/", 1)[-1]
+
+
+def _download(url: str, dest: Path, timeout: float) -> None:
+    """Download ``url`` to ``dest`` atomically, checking the SHA-256 prefix in its name."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_suffix(dest.suffix + ".part")
+    digest = hashlib.sha256()
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp, open(tmp, "wb") as f:  # noqa: S310
+            while chunk := resp.read(1 << 20):
+                digest.update(chunk)
+                f.write(chunk)
+        prefix = dest.stem.rsplit("-", 1)[-1]
+        if not digest.hexdigest().startswith(prefix):
+            raise ModelError(f"downloaded weights from {url} fail their checksum ({prefix}...)")
+        os.replace(tmp, dest)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def resolve_pretrained_weights(
+    arch: str,
+    weights_path: str | os.PathLike | None = None,
+    allow_download: bool | None = None,
+    timeout: float = 20.0,
+) -> Path | None:
+    """Find ImageNet weights for ``arch`` without surprises.
+
+    Order: an explicit file; the torch hub cache; a download (only when allowed and the
+    network answers). Returns ``None`` when none can be had.
+
+    Parameters
+    ----------
+    arch : str
+        Architecture name.
+    weights_path : str or path-like, optional
+        A weights file to use; it must exist.
+    allow_download : bool, optional
+        Default: allowed unless the environment variable ``WOODCOCK_OFFLINE`` is set.
+    timeout : float
+        Seconds to wait for the network.
+    """
+    _constructor(arch)
+    if weights_path is not None:
+        p = Path(weights_path)
+        if not p.is_file():
+            raise ModelError(f"pretrained weights file not found: {p}")
+        return p
+    cached = _cache_path(arch)
+    if cached.is_file():
+        return cached
+    if allow_download is None:
+        allow_download = not os.environ.get(OFFLINE_ENV)
+    if not allow_download:
+        return None
+    try:
+        _download(_WEIGHT_URLS[arch], cached, timeout)
+    except (OSError, ModelError):
+        return None
+    return cached
+
+
+def _load_state_dict(path: Path) -> dict:
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise ModelError(f"cannot read pretrained weights {path}: {exc}") from exc
+    if isinstance(state, dict) and "state_dict" in state:
+        state = state["state_dict"]
+    if not isinstance(state, dict):
+        raise ModelError(f"pretrained weights {path} do not hold a state dict")
+    return state
+
+
+def build_model(
+    arch: str = "resnet18",
+    num_classes: int = 2,
+    pretrained: bool = True,
+    weights_path: str | os.PathLike | None = None,
+    on_missing_weights: str = "error",
+    allow_download: bool | None = None,
+) -> nn.Module:
+    """Build a torchvision CNN with its classifier replaced by ``num_classes`` outputs.
+
+    Parameters
+    ----------
+    arch : str
+        One of :data:`ARCHITECTURES` (the tutorial: ``resnet18``).
+    num_classes : int
+        Output classes.
+    pretrained : bool
+        Start from ImageNet weights.
+    weights_path : str or path-like, optional
+        Explicit ImageNet weights file (implies ``pretrained``).
+    on_missing_weights : {"error", "random"}
+        When pretrained weights cannot be had: raise :class:`ModelError` with what to do, or
+        continue from random weights with a visible warning.
+    allow_download : bool, optional
+        See :func:`resolve_pretrained_weights`.
+
+    Returns
+    -------
+    torch.nn.Module
+    """
+    if on_missing_weights not in ("error", "random"):
+        raise ValueError(
+            f"on_missing_weights must be 'error' or 'random', got {on_missing_weights!r}"
+        )
+    if int(num_classes) < 2:
+        raise ModelError(f"num_classes must be at least 2, got {num_classes}")
+    model = _constructor(arch)(weights=None)
+    if pretrained or weights_path is not None:
+        path = resolve_pretrained_weights(arch, weights_path, allow_download)
+        if path is None:
+            msg = (
+                f"ImageNet weights for {arch} are not available (not in the torch cache "
+                f"{_cache_path(arch)} and no network to download them). Pass a weights file, "
+                "put the file in the cache, or train from random weights (pretrained=False)."
+            )
+            if on_missing_weights == "error":
+                raise ModelError(msg)
+            warnings.warn(msg + " Continuing with RANDOM weights.", UserWarning, stacklevel=2)
+        else:
+            state = _load_state_dict(path)
+            try:
+                model.load_state_dict(state)
+            except RuntimeError as exc:
+                raise ModelError(f"weights in {path} do not fit {arch}: {exc}") from exc
+    return replace_classifier(model, int(num_classes))
