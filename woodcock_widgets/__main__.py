@@ -79,12 +79,13 @@ def _cmd_train(args: argparse.Namespace) -> int:
             raise WoodcockError("train needs --labels CSV (or --resume with an existing run)")
         table = prepare_labels(args.labels, args.label_column, parse_mapping(args.map) or None)
         config = TrainingConfig(
-            epochs=args.epochs or 5,
+            epochs=5 if args.epochs is None else args.epochs,
             batch_size=args.batch_size,
             learning_rate=args.lr,
             seed=args.seed,
             log_every=args.log_every,
             device=args.device,
+            precision=args.precision,
         )
         pre = Preprocessing(image_shape=(args.image_size, args.image_size))
         trainer = new_trainer(
@@ -146,12 +147,15 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         print(f"skipped {f}: {reason}", file=sys.stderr)
     if args.raven:
         target = args.detect_class or bundle.class_names[-1]
-        for f in files:
+        stems = [Path(f).stem for f in files]
+        for i, f in enumerate(files):
             part = scores[scores["file"] == str(f)]
             if part.empty:
                 continue
             dets = detections(part, target, args.threshold)
-            out = Path(args.raven) / f"{Path(f).stem}.selections.txt"
+            # two inputs with one name (from different folders) must not overwrite each other
+            stem = stems[i] if stems.count(stems[i]) == 1 else f"{stems[i]}_{i + 1}"
+            out = Path(args.raven) / f"{stem}.selections.txt"
             write_raven_table(
                 to_raven_table(dets, high_freq=bundle.preprocessing.sample_rate / 2), out
             )
@@ -202,6 +206,12 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--image-size", type=int, default=224)
     t.add_argument("--augment", action="store_true")
     t.add_argument("--device", default="auto")
+    t.add_argument(
+        "--precision",
+        choices=["auto", "fp32", "bf16", "fp16"],
+        default="auto",
+        help="autocast precision (fp32 gives bit-reproducible runs on one machine)",
+    )
     t.add_argument("--no-pretrained", action="store_true", help="start from random weights")
     t.add_argument("--weights", help="ImageNet weights file for the architecture")
     t.add_argument("--on-missing-weights", choices=["error", "random"], default="error")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import math
 import os
+import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -50,6 +51,33 @@ def audio_info(path: str | os.PathLike) -> sf._SoundFileInfo:
         return sf.info(str(path))
     except Exception as exc:  # soundfile raises several types for unreadable files
         raise AudioLoadError(f"cannot read audio file {path}: {_reason(exc)}") from exc
+
+
+def _check_wav_complete(path: Path) -> None:
+    """Raise when a RIFF/WAVE file's data chunk is cut short (an interrupted copy or download).
+
+    libsndfile quietly reads what is there, which would turn a truncated clip into a shorter,
+    zero-padded one. A data size of 0 or 0xFFFFFFFF is the "still recording" convention of
+    streaming writers and is left to libsndfile.
+    """
+    with open(path, "rb") as f:
+        head = f.read(12)
+        if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+            return
+        size = os.fstat(f.fileno()).st_size
+        pos = 12
+        while pos + 8 <= size:
+            f.seek(pos)
+            chunk_id, length = struct.unpack("<4sI", f.read(8))
+            if chunk_id == b"data":
+                present = size - pos - 8
+                if length not in (0, 0xFFFFFFFF) and length > present:
+                    raise AudioLoadError(
+                        f"audio file is truncated: its header declares {length} bytes of "
+                        f"samples but only {present} are present: {path}"
+                    )
+                return
+            pos += 8 + length + (length & 1)
 
 
 def _reason(exc: Exception) -> str:
@@ -113,7 +141,7 @@ class Audio:
         Raises
         ------
         AudioLoadError
-            If the file is missing, unreadable, has no samples in the requested range, or
+            If the file is missing, unreadable, truncated, has no samples in the requested range, or
             contains NaN or infinite samples. The message names the file.
         """
         path = _check_path(path)
@@ -140,6 +168,7 @@ class Audio:
             raise AudioLoadError(f"cannot read audio file {path}: {_reason(exc)}") from exc
         if data.shape[0] == 0:
             raise AudioLoadError(f"audio file has no samples: {path}")
+        _check_wav_complete(path)
         samples = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
         if not np.isfinite(samples).all():
             bad = int((~np.isfinite(samples)).sum())

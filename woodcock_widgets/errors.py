@@ -41,3 +41,7 @@ class DownloadError(WoodcockError):
 
 class ArchiveError(WoodcockError):
     """An archive is unsafe or corrupt and was not extracted."""
+
+
+class TutorialError(WoodcockError):
+    """The tutorial's notebook chain cannot run as asked, or one of its stages failed."""

@@ -6,6 +6,7 @@ import contextlib
 import io
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ __all__ = [
     "atomic_write_csv",
     "atomic_torch_save",
     "atomic_link_or_copy",
+    "remove_temp_files",
 ]
 
 
@@ -118,3 +120,33 @@ def atomic_link_or_copy(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
         except OSError:
             shutil.copyfile(src, tmp)
     return dst
+
+
+# the names _atomic_target gives its temporary files: ".NAME." + 8 random characters + ".tmp"
+_TEMP_NAME = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp$")
+
+
+def remove_temp_files(folder: str | os.PathLike) -> list[Path]:
+    """Delete the temporary files that interrupted atomic writes left in ``folder``.
+
+    A process killed during a write (``kill -9``, power loss) cannot clean up after
+    itself; the destination file is intact, but its temporary sibling stays behind.
+
+    Parameters
+    ----------
+    folder : str or path-like
+        The folder to clean (not its subfolders); a missing folder is fine.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The files removed.
+    """
+    removed = []
+    with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+        for entry in os.scandir(folder):
+            if _TEMP_NAME.match(entry.name) and entry.is_file(follow_symlinks=False):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(entry.path)
+                    removed.append(Path(entry.path))
+    return removed

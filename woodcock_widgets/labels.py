@@ -75,6 +75,12 @@ def read_labels(
         raise LabelError(f"label table is empty: {path}") from exc
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise LabelError(f"cannot parse label table {path}: {exc}") from exc
+    if not isinstance(df.index, pd.RangeIndex):
+        # pandas turns the leading fields into an index when every row is longer than the header
+        raise LabelError(
+            f"label table {path}: the rows have more fields than the header's "
+            f"{len(df.columns)} column(s) {list(df.columns)}; check the delimiter and quoting"
+        )
     df.columns = [str(c).strip() for c in df.columns]
     missing = [c for c in required_columns if c not in df.columns]
     if filename_column not in df.columns and filename_column not in missing:
@@ -299,7 +305,16 @@ def numeric_labels(
     if sorted(set(codes.values())) != list(range(len(set(codes.values())))):
         raise LabelError(f"numeric codes must be 0..n-1, got {sorted(set(codes.values()))}")
     by_code = {c: v for v, c in codes.items()}
-    label_dict = {c: str(class_names[c]) if class_names else by_code[c] for c in sorted(by_code)}
+    if class_names:
+        # keys may be ints or, after a JSON round trip, strings
+        names = {int(k): str(v) for k, v in class_names.items()}
+        unnamed = [c for c in sorted(by_code) if c not in names]
+        if unnamed:
+            raise LabelError(
+                f"class_names has no name for code(s) {unnamed}; it names {sorted(names)}"
+            )
+        by_code = {c: names[c] for c in by_code}
+    label_dict = {c: by_code[c] for c in sorted(by_code)}
     out = df.copy()
     out[new_column] = [codes[v] for v in values]
     return out, label_dict

@@ -147,6 +147,7 @@ def predict(
     """
     if on_error not in ("raise", "skip"):
         raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
+    files = list(files)
     frames, skipped = [], []
     for k, f in enumerate(files, start=1):
         try:

@@ -36,7 +36,12 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from .bundle import ModelBundle, read_bundle_payload, versions
 from .datasets import AudioClipDataset
 from .errors import BundleError, TrainingError
-from .io_utils import atomic_link_or_copy, atomic_write_csv, atomic_write_json
+from .io_utils import (
+    atomic_link_or_copy,
+    atomic_write_csv,
+    atomic_write_json,
+    remove_temp_files,
+)
 from .labels import LabelMap
 from .metrics import classification_metrics
 
@@ -472,11 +477,19 @@ class Trainer:
             )
         try:
             rd.mkdir(parents=True, exist_ok=True)
+            for folder in (rd, rd / "checkpoints"):
+                remove_temp_files(folder)  # left by a run that was killed mid-write
             atomic_write_json(rd / "config.json", self.config_dict())
         except OSError as exc:
             raise TrainingError(f"cannot write to run folder {rd}: {exc.strerror or exc}") from exc
 
     # ---------------------------------------------------------------- training
+    def _loader(self, dataset: AudioClipDataset) -> Callable:
+        """``dataset.batch``, channels-last already when the model is (no copy per batch)."""
+        if self.channels_last and isinstance(dataset, AudioClipDataset):
+            return lambda indices: dataset.batch(indices, channels_last=True)
+        return dataset.batch
+
     def _to_device(self, x: torch.Tensor) -> torch.Tensor:
         x = x.to(self.device, non_blocking=True)
         if self.channels_last:
@@ -499,7 +512,8 @@ class Trainer:
         batches = _batches(len(ds), self.config.batch_size, gen)
         self.model.train()
         total_loss, correct, seen = 0.0, 0, 0
-        for b, (x, y) in enumerate(_prefetch(ds.batch, batches), start=1):
+        predicted, truth = [], []  # for the training F1 curve
+        for b, (x, y) in enumerate(_prefetch(self._loader(ds), batches), start=1):
             if self._stop.is_set():
                 raise _Stopped
             x, y = self._to_device(x), y.to(self.device)
@@ -518,17 +532,23 @@ class Trainer:
             self.scaler.update()
             n = len(y)
             total_loss += loss.item() * n
-            correct += int((out.argmax(1) == y).sum())
+            pred = out.argmax(1)
+            correct += int((pred == y).sum())
+            predicted.append(pred.cpu())
+            truth.append(y.cpu())
             seen += n
             self._emit("on_batch_end", epoch, b, len(batches), loss.item())
         if self.config.bn_recalibration_batches > 0:
             k = self.config.bn_recalibration_batches
             recalibrate_batchnorm(
                 self.model,
-                (self._to_device(x) for x, _ in _prefetch(ds.batch, batches[:k])),
+                (self._to_device(x) for x, _ in _prefetch(self._loader(ds), batches[:k])),
                 self._stop.is_set,
             )
-        return {"train_loss": total_loss / seen, "train_accuracy": correct / seen}
+        f1 = classification_metrics(
+            torch.cat(truth).numpy(), torch.cat(predicted).numpy(), self.class_names
+        )["f1"]
+        return {"train_loss": total_loss / seen, "train_accuracy": correct / seen, "train_f1": f1}
 
     def evaluate(self, dataset: AudioClipDataset) -> tuple[np.ndarray, np.ndarray, float]:
         """Scores, true labels and mean loss of ``dataset`` in eval mode.
@@ -542,7 +562,7 @@ class Trainer:
         batches = _batches(len(dataset), max(self.config.batch_size * 2, 1), None)
         scores, labels, total = [], [], 0.0
         with torch.no_grad():
-            for x, y in _prefetch(dataset.batch, batches):
+            for x, y in _prefetch(self._loader(dataset), batches):
                 if self._stop.is_set():
                     raise _Stopped
                 with self._autocast():
@@ -551,6 +571,25 @@ class Trainer:
                 scores.append(torch.softmax(out, 1).cpu().numpy())
                 labels.append(y.numpy())
         return np.concatenate(scores), np.concatenate(labels), total / len(dataset)
+
+    def _check_finite(self, epoch: int, record: dict[str, float]) -> None:
+        """Refuse to save an epoch whose weights, statistics or validation loss blew up."""
+        # the loss is checked per batch, but the last step of an epoch can still leave
+        # inf/NaN weights (or BatchNorm statistics) that would become the "last good" epoch
+        bad = [
+            name
+            for name, t in self.model.state_dict().items()
+            if t.is_floating_point() and not bool(torch.isfinite(t).all())
+        ]
+        if not bad and math.isfinite(record.get("valid_loss", 0.0)):
+            return
+        what = f"model tensor {bad[0]!r}" if bad else "the validation loss"
+        more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
+        raise TrainingError(
+            f"{what}{more} became NaN or infinite at epoch {epoch}: the learning rate "
+            f"({self.config.learning_rate:g}) is probably too high. Training stopped; the run "
+            f"folder keeps epoch {self.epoch} (last.pt)."
+        )
 
     def _run_epoch(self, epoch: int) -> dict[str, float]:
         t0 = time.perf_counter()
@@ -590,6 +629,7 @@ class Trainer:
                 if self._stop.is_set():
                     raise _Stopped
                 record = self._run_epoch(epoch)
+                self._check_finite(epoch, record)
                 self.epoch = epoch
                 self.history.records.append(record)
                 score = record.get("valid_f1", -record["train_loss"])
@@ -705,13 +745,32 @@ class Trainer:
             extra_config=known,
         )
         trainer.optimizer.load_state_dict(state["optimizer"])
+        # load_state_dict brings back the saved hyper-parameters; overrides given here win
+        hyper = {
+            name: config_overrides[key]
+            for key, name in (
+                ("learning_rate", "lr"),
+                ("momentum", "momentum"),
+                ("weight_decay", "weight_decay"),
+            )
+            if key in config_overrides
+        }
+        for group in trainer.optimizer.param_groups:
+            group.update({k: v for k, v in hyper.items() if k in group})
+        defaults = trainer.optimizer.defaults
+        defaults.update({k: v for k, v in hyper.items() if k in defaults})
         trainer.epoch = int(state["epoch"])
         trainer.history = History(json.loads(state["history_json"]))
         trainer.best_score = float(state["best_score"])
         trainer.best_epoch = int(state["best_epoch"])
         trainer._resumed = True
         # history.csv may lag last.pt by one epoch after a kill: rewrite it from last.pt
-        atomic_write_csv(run_dir / "history.csv", trainer.history.to_frame())
+        try:
+            atomic_write_csv(run_dir / "history.csv", trainer.history.to_frame())
+        except OSError as exc:
+            raise TrainingError(
+                f"cannot write to run folder {run_dir}: {exc.strerror or exc}"
+            ) from exc
         return trainer
 
 
