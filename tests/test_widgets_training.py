@@ -1,0 +1,226 @@
+"""TrainingControl without a browser: Start, Stop mid-run, Resume; curves equal history.csv."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+from _widget_helpers import record_comms
+
+from woodcock_widgets.bundle import ModelBundle, read_bundle_payload
+from woodcock_widgets.errors import ModelError, TrainingError
+from woodcock_widgets.pipeline import LabeledTable
+from woodcock_widgets.training import History
+from woodcock_widgets.widgets import TrainingControl
+from woodcock_widgets.widgets.training_control import CURVES
+
+
+@pytest.fixture
+def recording_comm(monkeypatch):
+    """Widgets built in the test record the messages they send to the front end."""
+    return record_comms(monkeypatch)
+
+
+@pytest.fixture(scope="module")
+def few_clips(song_table):
+    """12 clips (6 per class): training epochs take a fraction of a second."""
+    df = song_table.df.groupby("woodcock_song", group_keys=False).head(6)
+    return LabeledTable(df, song_table.class_column, song_table.label_dict)
+
+
+def curve_points(control, title, part):
+    line = control.curves[title][part]
+    return line.x.tolist(), line.y.tolist()
+
+
+def assert_curves_match(control, history: pd.DataFrame):
+    for title, (metric, _, series) in CURVES.items():
+        for part in series:
+            xs, ys = curve_points(control, title, part)
+            column = f"{part}_{metric}"
+            assert xs == history["epoch"].astype(float).tolist(), column
+            np.testing.assert_allclose(ys, history[column].to_numpy(float), rtol=1e-12)
+
+
+def wait_for(predicate, timeout=120.0):
+    end = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < end, "timed out"
+        time.sleep(0.01)
+
+
+def test_controls_and_idle_state(tmp_path, song_table):
+    c = TrainingControl(tmp_path / "run", song_table, epochs=7, learning_rate=0.01, batch_size=4)
+    assert (c.epochs.value, c.learning_rate.value, c.batch_size.value) == (7, 0.01, 4)
+    assert c.pretrained.value is True  # the tutorial's default
+    assert c.status == "idle" and len(c.history) == 0
+    assert c.stop_button.disabled and not c.start_button.disabled
+    assert "run folder" in c.status_html.value
+    cfg = c.config()
+    assert (cfg.epochs, cfg.learning_rate, cfg.batch_size) == (7, 0.01, 4)
+    titles = [fig.title for fig in c.children[5].children]
+    assert titles == ["loss", "accuracy", "F1"]
+    with pytest.raises(TrainingError, match="not been started"):
+        c.wait()
+    c.learning_rate.value = 0.0
+    c.start_button.click()
+    assert "learning_rate must be a positive number" in c.errors.messages[-1]
+    assert c.status == "idle" and not (tmp_path / "run").exists()
+    with pytest.raises(TrainingError, match="unknown training option"):
+        TrainingControl(tmp_path / "x", song_table, epoch=3)
+    resume_only = TrainingControl(tmp_path / "run")
+    assert resume_only.start_button.disabled
+    with pytest.raises(TrainingError, match="no label table"):
+        resume_only.start()
+    with pytest.raises(TrainingError, match="cannot resume"):
+        resume_only.resume()
+
+
+def test_curves_update_in_one_message_per_line(recording_comm, tmp_path, song_table):
+    c = TrainingControl(tmp_path / "run", song_table)
+    history = History(
+        [
+            {
+                "epoch": 1,
+                "train_loss": 0.7,
+                "train_accuracy": 0.5,
+                "train_f1": 0.4,
+                "valid_loss": 0.6,
+                "valid_accuracy": 0.6,
+                "valid_f1": 0.5,
+            },
+            {
+                "epoch": 2,
+                "train_loss": 0.5,
+                "train_accuracy": 0.8,
+                "train_f1": 0.7,
+                "valid_loss": 0.4,
+                "valid_accuracy": 0.7,
+                "valid_f1": float("nan"),
+            },
+        ]
+    )
+    for lines in c.curves.values():
+        for line in lines.values():
+            line.comm.messages.clear()
+    c._draw_curves(history)
+    for title, lines in c.curves.items():
+        for part, line in lines.items():
+            assert line.comm.updates() == [{"x", "y"}], (title, part)
+    assert curve_points(c, "loss", "valid") == ([1.0, 2.0], [0.6, 0.4])
+    assert curve_points(c, "F1", "valid") == ([1.0], [0.5])  # NaN points are left out
+
+
+@pytest.mark.slow
+def test_start_stop_resume_and_the_run_folder(tmp_path, few_clips, tiny_preprocessing):
+    run = tmp_path / "run"
+    c = TrainingControl(
+        run,
+        few_clips,
+        preprocessing=tiny_preprocessing,
+        epochs=3,
+        batch_size=8,
+        pretrained=False,
+        log_every=1,
+        update_interval=0.0,
+    )
+    t0 = time.perf_counter()
+    c.start_button.click()
+    assert time.perf_counter() - t0 < 1.0  # the kernel is free at once
+    assert c.status in ("preparing", "running") and c.running
+    assert c.start_button.disabled and c.resume_button.disabled and not c.stop_button.disabled
+    assert c.epochs.disabled
+    wait_for(lambda: len(c.history) >= 1)
+    c.stop_button.click()
+    assert c.status in ("stopping", "stopped")
+    history = c.wait(timeout=120)
+    assert c.status == "stopped" and not c.running
+    done = len(history)
+    assert 1 <= done < 3
+    # a consistent run folder: last.pt loads and holds exactly the finished epochs
+    csv = pd.read_csv(run / "history.csv")
+    assert csv["epoch"].tolist() == list(range(1, done + 1))
+    assert read_bundle_payload(run / "last.pt")["training_state"]["epoch"] == done
+    assert ModelBundle.load(run / "last.pt").label_dict == few_clips.label_dict
+    assert_curves_match(c, csv)
+    assert c.total_progress.value == done and c.total_progress.max == 3
+    assert c.epoch_progress.value == c.epoch_progress.max == 2  # 10 clips: batches of 8 and 2
+    assert f"stopped: {done} of 3 epochs" in c.status_html.value
+    assert not c.start_button.disabled and not c.resume_button.disabled
+    assert c.stop_button.disabled
+
+    c.start_button.click()  # the folder holds a run: Start refuses, Resume continues
+    assert "already holds a run" in c.errors.messages[-1]
+    c.resume_button.click()
+    history = c.wait(timeout=180)
+    assert c.status == "finished" and len(history) == 3
+    csv = pd.read_csv(run / "history.csv")
+    assert csv["epoch"].tolist() == [1, 2, 3]
+    assert read_bundle_payload(run / "last.pt")["training_state"]["epoch"] == 3
+    assert_curves_match(c, csv)
+    assert c.total_progress.value == 3
+    assert "finished: 3 of 3 epochs" in c.status_html.value
+    assert c.errors.messages == []
+
+
+@pytest.mark.slow
+def test_errors_during_the_build_are_shown_and_raised(tmp_path, few_clips, tiny_preprocessing):
+    c = TrainingControl(
+        tmp_path / "run", few_clips, preprocessing=tiny_preprocessing, epochs=1, pretrained=True
+    )  # no ImageNet weights offline
+    c.start_button.click()
+    with pytest.raises(ModelError, match="ImageNet weights"):
+        c.wait(timeout=120)
+    assert c.status == "failed" and not c.running
+    assert "ModelError: ImageNet weights" in c.errors.messages[-1]
+    assert "could not start" in c.status_html.value
+    assert not c.start_button.disabled
+
+
+@pytest.mark.slow
+def test_random_weights_warning_is_visible(tmp_path, few_clips, tiny_preprocessing):
+    c = TrainingControl(
+        tmp_path / "run",
+        few_clips,
+        preprocessing=tiny_preprocessing,
+        epochs=1,
+        batch_size=8,
+        pretrained=True,
+        on_missing_weights="random",
+        bn_recalibration_batches=0,
+    )
+    c.start()
+    c.wait(timeout=120)
+    assert c.status == "finished"
+    assert any(m.startswith("warning:") and "RANDOM weights" in m for m in c.errors.messages)
+
+
+@pytest.mark.slow
+def test_interrupting_wait_stops_training_cleanly(tmp_path, few_clips, tiny_preprocessing):
+    """While ``wait()`` blocks the kernel, an interrupt (the ■ button) acts as Stop."""
+    import os
+    import signal
+    import threading
+
+    run = tmp_path / "run"
+    c = TrainingControl(
+        run,
+        few_clips,
+        preprocessing=tiny_preprocessing,
+        epochs=5,
+        batch_size=8,
+        pretrained=False,
+    )
+
+    def interrupt_after_first_epoch():
+        wait_for(lambda: len(c.history) >= 1)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    c.start()
+    threading.Thread(target=interrupt_after_first_epoch, daemon=True).start()
+    history = c.wait(timeout=120)
+    assert c.status == "stopped" and 1 <= len(history) < 5
+    assert pd.read_csv(run / "history.csv")["epoch"].tolist() == list(range(1, len(history) + 1))
+    assert read_bundle_payload(run / "last.pt")["training_state"]["epoch"] == len(history)

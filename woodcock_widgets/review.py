@@ -1,0 +1,288 @@
+"""Review a trained model on labeled clips: scores, thresholds, confusion cells, corrections.
+
+The results review widget is a view over these functions. A corrections CSV has the columns
+``filename, <label column>`` so :func:`woodcock_widgets.labels.apply_corrections` (and the
+label remapper and training after it) can take it back in.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .bundle import ModelBundle
+from .errors import LabelError
+from .labels import save_labels
+from .metrics import classification_metrics, confusion, threshold_metrics
+from .pipeline import CODE_COLUMN
+
+__all__ = [
+    "ClipScores",
+    "score_clips",
+    "true_codes",
+    "class_values",
+    "threshold_predictions",
+    "read_corrections",
+    "add_correction",
+    "write_corrections",
+]
+
+
+def threshold_predictions(scores: np.ndarray, positive: int, threshold: float) -> np.ndarray:
+    """Class codes when ``positive`` is chosen wherever its score reaches ``threshold``.
+
+    Elsewhere the highest-scoring other class is chosen, so for two classes this is the
+    usual detection rule and at ``threshold=0.5`` it agrees with the arg-max.
+
+    Parameters
+    ----------
+    scores : numpy.ndarray
+        Shape ``(n_clips, n_classes)``.
+    positive : int
+        The class code being detected.
+    threshold : float
+        Detection threshold.
+    """
+    scores = np.asarray(scores, dtype=float)
+    if scores.ndim != 2 or not 0 <= positive < scores.shape[1]:
+        raise ValueError(f"positive must be a class code below {scores.shape[-1]}, got {positive}")
+    others = scores.copy()
+    others[:, positive] = -np.inf
+    pred = others.argmax(axis=1)
+    pred[scores[:, positive] >= threshold] = positive
+    return pred
+
+
+def true_codes(
+    df: pd.DataFrame,
+    class_names: Sequence[str],
+    label_column: str | None = None,
+    code_column: str = CODE_COLUMN,
+) -> np.ndarray:
+    """The true class code of each row.
+
+    Uses ``code_column`` when the table has it; otherwise ``label_column``, whose values are
+    codes or class names (of ``class_names``).
+
+    Raises
+    ------
+    LabelError
+        No usable column, codes out of range, or names that are not classes (named).
+    """
+    n = len(class_names)
+    if code_column in df.columns:
+        column, values = code_column, df[code_column]
+    elif label_column is not None and label_column in df.columns:
+        column, values = label_column, df[label_column]
+    else:
+        raise LabelError(
+            f"table has neither a {code_column!r} column nor the label column "
+            f"{label_column!r}; it has {list(df.columns)}"
+        )
+    if pd.api.types.is_numeric_dtype(values):
+        codes = values.to_numpy()
+        bad = df.index[(codes < 0) | (codes >= n) | (codes != np.round(codes))]
+        if len(bad):
+            raise LabelError(
+                f"column {column!r} has codes outside 0..{n - 1} in row(s) {list(bad)}"
+            )
+        return codes.astype(int)
+    index = {str(c): i for i, c in enumerate(class_names)}
+    text = values.astype(str).str.strip()
+    bad = df.index[~text.isin(list(index))]
+    if len(bad):
+        raise LabelError(
+            f"column {column!r} has value(s) {sorted(set(text[bad]))} that are not the model's "
+            f"classes {list(class_names)} (row(s) {list(bad[:5])})"
+        )
+    return np.asarray([index[t] for t in text], dtype=int)
+
+
+def class_values(
+    df: pd.DataFrame,
+    class_names: Sequence[str],
+    label_column: str | None = None,
+    code_column: str = CODE_COLUMN,
+) -> dict[int, str]:
+    """Code → the value the table's ``label_column`` uses for it (for writing corrections).
+
+    A model's class names can be display names (``scolopax-minor-present``) while the table
+    says ``present``; corrections must use the table's words. Codes absent from the table
+    fall back to the class name.
+    """
+    out = {i: str(c) for i, c in enumerate(class_names)}
+    if label_column and label_column in df.columns and code_column in df.columns:
+        pairs = df[[code_column, label_column]].drop_duplicates()
+        for code, value in zip(pairs[code_column], pairs[label_column]):
+            out[int(code)] = str(value).strip()
+    return out
+
+
+@dataclass(frozen=True)
+class ClipScores:
+    """A model's scores on labeled clips.
+
+    Attributes
+    ----------
+    df : pandas.DataFrame
+        The scored rows (original index).
+    scores : numpy.ndarray
+        Softmax scores ``(n_clips, n_classes)``, in row order.
+    y_true : numpy.ndarray
+        True codes.
+    class_names : list of str
+        Name of each code.
+    """
+
+    df: pd.DataFrame
+    scores: np.ndarray
+    y_true: np.ndarray
+    class_names: list[str]
+
+    def predictions(self, positive: int | None = None, threshold: float = 0.5) -> np.ndarray:
+        """Predicted codes: arg-max, or the threshold rule for ``positive``."""
+        if positive is None:
+            return self.scores.argmax(axis=1)
+        return threshold_predictions(self.scores, positive, threshold)
+
+    def confusion(self, positive: int | None = None, threshold: float = 0.5) -> np.ndarray:
+        """Confusion matrix ``C[true, predicted]``."""
+        return confusion(self.y_true, self.predictions(positive, threshold), len(self.class_names))
+
+    def metrics(self, positive: int | None = None, threshold: float = 0.5) -> dict[str, float]:
+        """Accuracy and precision/recall/F1 (see :func:`metrics.classification_metrics`)."""
+        return classification_metrics(
+            self.y_true, self.predictions(positive, threshold), self.class_names
+        )
+
+    def threshold_metrics(self, positive: int, threshold: float) -> dict[str, float]:
+        """Precision, recall, F1 and counts of ``positive`` at ``threshold``."""
+        return threshold_metrics(self.y_true, self.scores[:, positive], positive, threshold)
+
+    def cell_rows(
+        self,
+        true_code: int,
+        predicted_code: int,
+        positive: int | None = None,
+        threshold: float = 0.5,
+    ) -> list:
+        """Index labels of the clips in one confusion-matrix cell (e.g. false positives)."""
+        pred = self.predictions(positive, threshold)
+        hit = (self.y_true == int(true_code)) & (pred == int(predicted_code))
+        return list(self.df.index[hit])
+
+    def table(self, positive: int | None = None, threshold: float = 0.5) -> pd.DataFrame:
+        """The rows with ``true``, ``predicted`` and one ``score_<class>`` column per class."""
+        out = self.df.copy()
+        out["true"] = [self.class_names[i] for i in self.y_true]
+        out["predicted"] = [self.class_names[i] for i in self.predictions(positive, threshold)]
+        for i, name in enumerate(self.class_names):
+            out[f"score_{name}"] = np.round(self.scores[:, i], 4)
+        return out
+
+
+def score_clips(
+    bundle: ModelBundle,
+    df: pd.DataFrame,
+    label_column: str | None = None,
+    filename_column: str = "filename",
+    batch_size: int = 32,
+    device: str = "cpu",
+) -> ClipScores:
+    """Score every clip of a labeled table with a model bundle (as validation does).
+
+    Parameters
+    ----------
+    bundle : ModelBundle
+        The trained model and its preprocessing.
+    df : pandas.DataFrame
+        Clips with audio paths and true labels (see :func:`true_codes`).
+    label_column : str, optional
+        Class column, used when the table has no ``NumericLabels`` column.
+    filename_column : str
+        Audio path column.
+    batch_size : int
+        Clips per forward pass.
+    device : str
+        Where to run the model.
+
+    Returns
+    -------
+    ClipScores
+
+    Raises
+    ------
+    AudioLoadError
+        An unreadable clip (the message names its row and file).
+    LabelError
+        Labels that do not fit the model's classes.
+    """
+    import torch
+
+    from .datasets import AudioClipDataset
+
+    names = bundle.class_names
+    y_true = true_codes(df, names, label_column)
+    ds = AudioClipDataset(
+        df,
+        label_dict=bundle.label_dict,
+        label_column=None,
+        filename_column=filename_column,
+        preprocessing=bundle.preprocessing,
+        cache=False,
+    )
+    model = bundle.model.to(device).eval()
+    out = []
+    with torch.no_grad():
+        for start in range(0, len(ds), max(int(batch_size), 1)):
+            x, _ = ds.batch(range(start, min(start + batch_size, len(ds))))
+            out.append(torch.softmax(model(x.to(device)).float(), 1).cpu().numpy())
+    scores = np.concatenate(out) if out else np.zeros((0, len(names)), np.float32)
+    return ClipScores(df, scores, y_true, list(names))
+
+
+def read_corrections(
+    path: str | os.PathLike, label_column: str, filename_column: str = "filename"
+) -> pd.DataFrame:
+    """Read a corrections CSV; a missing file gives an empty table with the two columns.
+
+    Raises
+    ------
+    LabelError
+        The file lacks one of the two columns.
+    """
+    path = Path(path)
+    if not path.exists():
+        return pd.DataFrame({filename_column: pd.Series(dtype=str), label_column: []})
+    table = pd.read_csv(path, encoding="utf-8-sig")
+    missing = [c for c in (filename_column, label_column) if c not in table.columns]
+    if missing:
+        raise LabelError(f"corrections table {path} is missing column(s) {missing}")
+    return table[[filename_column, label_column]]
+
+
+def add_correction(
+    corrections: pd.DataFrame,
+    filename: str,
+    value: object,
+    label_column: str,
+    filename_column: str = "filename",
+) -> pd.DataFrame:
+    """A copy of ``corrections`` with ``filename`` relabeled ``value`` (a later fix wins)."""
+    keep = corrections[corrections[filename_column].astype(str) != str(filename)]
+    row = pd.DataFrame({filename_column: [str(filename)], label_column: [value]})
+    return pd.concat([keep, row], ignore_index=True) if len(keep) else row
+
+
+def write_corrections(
+    corrections: pd.DataFrame,
+    path: str | os.PathLike,
+    source: str | os.PathLike | None = None,
+) -> Path:
+    """Write the corrections CSV atomically; never over the label table ``source``."""
+    return save_labels(corrections, path, source=source)
