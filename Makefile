@@ -30,14 +30,37 @@ format: venv
 	$(VENV)/bin/ruff format woodcock_widgets tests benchmarks
 	$(VENV)/bin/ruff check --fix woodcock_widgets tests benchmarks
 
-test: venv lint
+# Debian's chromium for the browser tests (playwright drives it; no browser download).
+CHROMIUM := /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
+
+browser-deps:
+	@if [ -x $(CHROMIUM) ]; then echo "chromium: $(CHROMIUM)"; else \
+		$(SUDO) apt-get update && $(SUDO) apt-get install -y chromium; fi
+
+test: venv lint browser-deps
 	$(PY) -m pytest
 
 test-fast: venv
 	$(PY) -m pytest -m "not slow and not browser and not notebook"
 
+# --resume: a second `make tutorial` skips the stages already done (same parameters)
 tutorial: venv
-	$(PY) -m woodcock_widgets tutorial --run-dir $(RUN_DIR)
+	$(PY) -m woodcock_widgets tutorial --run-dir $(RUN_DIR) --resume
+
+# Benchmarks side by side with OpenSoundscape, which lives in its own venv (same torch).
+# `make bench BENCH_ARGS=--quick` for a smoke run; `BENCH_ARGS=--with-tutorial` adds it.
+PEER_VENV := .venv-peer
+PEER_SPEC ?= $(TORCH_SPEC) opensoundscape==0.13.2
+BENCH_ARGS ?=
+
+$(PEER_VENV)/.installed:
+	test -x $(PEER_VENV)/bin/python || $(PYTHON) -m venv $(PEER_VENV)
+	$(PEER_VENV)/bin/pip install --quiet $(PEER_SPEC)
+	touch $@
+
+bench: venv $(PEER_VENV)/.installed
+	$(PY) benchmarks/bench.py $(BENCH_ARGS)
 
 clean:
 	rm -rf runs .pytest_cache benchmarks/results

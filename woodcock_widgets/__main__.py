@@ -232,7 +232,14 @@ def build_parser() -> argparse.ArgumentParser:
     u = sub.add_parser("tutorial", help="run the notebook chain with papermill")
     u.add_argument("--run-dir", required=True)
     u.add_argument(
-        "-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE")
+        "-p",
+        "--parameter",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("NAME", "VALUE"),
+        help="set a notebook parameter (repeatable), e.g. -p epochs 3; -p preset smoke for a "
+        "tiny run",
     )
     u.add_argument("--resume", action="store_true", help="rerun only the stages not yet done")
     u.set_defaults(func=_cmd_tutorial)

@@ -562,11 +562,12 @@ class Trainer:
             self._emit("on_batch_end", epoch, b, len(batches), loss.item())
         if self.config.bn_recalibration_batches > 0:
             k = self.config.bn_recalibration_batches
-            recalibrate_batchnorm(
-                self.model,
-                (self._to_device(x) for x, _ in _prefetch(self._loader(ds), batches[:k])),
-                self._stop.is_set,
-            )
+            with self._autocast():  # the statistics of the activations training computes
+                recalibrate_batchnorm(
+                    self.model,
+                    (self._to_device(x) for x, _ in _prefetch(self._loader(ds), batches[:k])),
+                    self._stop.is_set,
+                )
         f1 = classification_metrics(
             torch.cat(truth).numpy(), torch.cat(predicted).numpy(), self.class_names
         )["f1"]
