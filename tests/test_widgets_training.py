@@ -148,7 +148,7 @@ def test_start_stop_resume_and_the_run_folder(tmp_path, few_clips, tiny_preproce
     assert c.total_progress.value == done and c.total_progress.max == 3
     assert c.epoch_progress.value == c.epoch_progress.max == 2  # 10 clips: batches of 8 and 2
     assert f"stopped: {done} of 3 epochs" in c.status_html.value
-    assert not c.start_button.disabled and not c.resume_button.disabled
+    assert c.start_button.disabled and not c.resume_button.disabled  # Resume continues it
     assert c.stop_button.disabled
 
     c.start_button.click()  # the folder holds a run: Start refuses, Resume continues

@@ -149,6 +149,7 @@ def line_figure(
     x_label: str = "epoch",
     height: str = "220px",
     y_range: tuple[float, float] | None = None,
+    legend_location: str = "top-right",
 ) -> tuple[bq.Figure, dict[str, bq.Lines]]:
     """One ``Lines`` mark per series on shared scales (points marked, legend shown)."""
     xs = bq.LinearScale()
@@ -171,7 +172,7 @@ def line_figure(
         bq.Axis(scale=ys, side="left", label=y_label, tick_format=".2~f"),
     ]
     fig = _figure(
-        list(lines.values()), axes, title=title, height=height, legend_location="top-right"
+        list(lines.values()), axes, title=title, height=height, legend_location=legend_location
     )
     return fig, lines
 

@@ -294,12 +294,18 @@ class TrainingControl(widgets.VBox, Callback):
         self.total_progress = widgets.IntProgress(value=0, min=0, max=1, description="epochs")
         self.status_html = widgets.HTML()
         self.curves: dict[str, dict] = {}
+        self.figures: dict[str, object] = {}
         figures = []
         for title, (_, y_label, series) in CURVES.items():
             y_range = (0.0, 1.0) if title != "loss" else None
-            fig, lines = line_figure(title, y_label, series, y_range=y_range)
+            # falling loss leaves the top right free; rising scores leave the bottom right
+            legend = "top-right" if title == "loss" else "bottom-right"
+            fig, lines = line_figure(
+                title, y_label, series, y_range=y_range, legend_location=legend
+            )
             fig.layout.width = "33%"
             self.curves[title] = lines
+            self.figures[title] = fig
             figures.append(fig)
         self.start_button.on_click(guard(lambda _: self.start()))
         self.stop_button.on_click(guard(lambda _: self.stop()))
@@ -534,9 +540,19 @@ class TrainingControl(widgets.VBox, Callback):
         ):
             control.disabled = running
         self.stop_button.disabled = not running
+        if not running and (self.run_dir / "last.pt").exists():
+            # the folder holds a run now: Start would be refused, Resume continues it
+            self.start_button.disabled = True
 
     def _draw_curves(self, history: History) -> None:
         records = list(history.records)
+        last_epoch = max([int(r["epoch"]) for r in records], default=1)
+        for figure in self.figures.values():
+            # whole-epoch ticks only: one per epoch up to ten, never repeated labels
+            x_axis = figure.axes[0]
+            with x_axis.hold_sync():
+                x_axis.num_ticks = min(max(last_epoch, 2), 10)
+                x_axis.scale.min, x_axis.scale.max = 1.0, float(max(last_epoch, 2))
         for title, (metric, _, series) in CURVES.items():
             for part in series:
                 key = f"{part}_{metric}"
@@ -563,7 +579,7 @@ class TrainingControl(widgets.VBox, Callback):
     def _show_idle(self) -> None:
         self.stop_button.disabled = True
         has_run = (self.run_dir / "last.pt").exists()
-        self.start_button.disabled = self.table is None
+        self.start_button.disabled = self.table is None or has_run
         self.resume_button.disabled = False
         hint = "Resume continues it" if has_run else "press Start"
         self.status_html.value = status_html(f"idle · run folder {self.run_dir} · {hint}")
