@@ -88,7 +88,7 @@ def test_run_folder_contract(trained_run, song_table):
         assert (trained_run / name).is_file(), name
     best = ModelBundle.load(trained_run / "best.pt")
     assert best.label_dict == song_table.label_dict
-    best_epoch = int(history["valid_f1"].idxmax()) + 1
+    best_epoch = int(history.index[history["valid_f1"] == history["valid_f1"].max()][-1]) + 1
     assert best.extra["epoch"] == best_epoch
     assert best.metrics["valid_f1"] == pytest.approx(history["valid_f1"].max())
     assert not list(trained_run.rglob("*.tmp"))
@@ -284,3 +284,38 @@ def test_recalibration_repairs_lagging_statistics():
     fresh = eval_accuracy()
     assert stale <= 0.75, f"expected lagging statistics to hurt (got {stale})"
     assert fresh >= 0.95, f"recalibrated accuracy {fresh}"
+
+
+def test_best_is_slimmed_once_it_stops_sharing_last(datasets, tmp_path):
+    """best.pt keeps the weights but drops the optimizer state once last.pt moves on."""
+    from woodcock_widgets.bundle import read_bundle_payload
+
+    trainer = _trainer(datasets, tmp_path / "run", epochs=2, log_every=10)
+    trainer.fit()
+    run = tmp_path / "run"
+    best, last = read_bundle_payload(run / "best.pt"), read_bundle_payload(run / "last.pt")
+    assert "optimizer" in last["training_state"]
+    if trainer.best_epoch == 2:
+        assert (run / "best.pt").stat().st_ino == (run / "last.pt").stat().st_ino
+    else:
+        assert "optimizer" not in best["training_state"]
+        assert (run / "best.pt").stat().st_size < 0.7 * (run / "last.pt").stat().st_size
+    assert ModelBundle.load(run / "best.pt").extra["epoch"] == trainer.best_epoch
+
+
+def test_slim_best_drops_only_the_optimizer_state(trained_run, tmp_path):
+    import shutil
+
+    from woodcock_widgets.bundle import read_bundle_payload
+    from woodcock_widgets.training import _slim_best
+
+    copy = tmp_path / "best.pt"
+    shutil.copyfile(trained_run / "last.pt", copy)
+    _slim_best(copy)
+    slim = read_bundle_payload(copy)
+    assert "optimizer" not in slim["training_state"]
+    assert slim["training_state"]["epoch"] == 2
+    a = ModelBundle.load(copy).model.state_dict()
+    b = ModelBundle.load(trained_run / "last.pt").model.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert copy.stat().st_size < 0.7 * (trained_run / "last.pt").stat().st_size

@@ -161,7 +161,13 @@ class Audio:
                         )
                     f.seek(start)
                 frames = -1 if duration is None else int(round(duration * rate))
-                data = f.read(frames=frames, dtype="float32", always_2d=True)
+                if f.subtype == "PCM_16":
+                    # libsndfile turns 16-bit samples into x / 32768 (exact): numpy does the
+                    # same conversion about twice as fast
+                    data = f.read(frames=frames, dtype="int16", always_2d=True)
+                    data = data.astype(np.float32) * np.float32(1 / 32768)
+                else:
+                    data = f.read(frames=frames, dtype="float32", always_2d=True)
         except AudioLoadError:
             raise
         except Exception as exc:

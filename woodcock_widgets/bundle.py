@@ -162,9 +162,14 @@ class ModelBundle:
         meta = payload["meta"]
         try:
             label_dict = {int(k): v for k, v in meta["label_dict"].items()}
-            model = build_model(meta["arch"], int(meta["num_classes"]), pretrained=False)
-            model.load_state_dict(payload["state_dict"])
             preprocessing = Preprocessing.from_dict(meta["preprocessing"])
+            model = build_model(
+                meta["arch"],
+                int(meta["num_classes"]),
+                pretrained=False,
+                in_channels=preprocessing.channels,
+            )
+            model.load_state_dict(payload["state_dict"])
         except (KeyError, RuntimeError, ValueError, TypeError) as exc:
             raise BundleError(f"{source} does not match its own description: {exc}") from exc
         model.eval()

@@ -200,10 +200,41 @@ class AudioClipDataset(torch.utils.data.Dataset):
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
         return self.image(i), torch.tensor(self.labels[i], dtype=torch.long)
 
-    def batch(self, indices) -> tuple[torch.Tensor, torch.Tensor]:
-        """Stack several rows into ``(X, y)`` without a DataLoader."""
-        xs = torch.stack([self.image(int(i)) for i in indices])
-        return xs, torch.from_numpy(self.labels[np.asarray(indices, dtype=np.int64)])
+    def batch(self, indices, channels_last: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """Stack several rows into ``(X, y)`` without a DataLoader.
+
+        Parameters
+        ----------
+        indices : sequence of int
+            Rows.
+        channels_last : bool
+            Lay ``X`` out channels-last in memory (same values; what the trainer feeds the
+            model on cpu and cuda, so it needs no conversion).
+        """
+        idx = np.asarray(list(indices), dtype=np.int64)
+        labels = torch.from_numpy(self.labels[idx])
+        if self.augmentation is not None:
+            xs = torch.stack([self.image(int(i)) for i in idx])
+            if channels_last:
+                xs = xs.contiguous(memory_format=torch.channels_last)
+            return xs, labels
+        # Without augmentation, fill the batch with numpy on this thread: torch would split
+        # each copy over its intra-op threads, which then compete with the training step
+        # that this batch is being prepared beside (see Trainer's prefetch).
+        smalls = [self._small_image(int(i)).numpy() for i in idx]
+        channels = self.preprocessing.channels
+        h, w = smalls[0].shape[-2:] if smalls else self.preprocessing.image_shape
+        if channels_last:
+            out = np.empty((len(idx), h, w, channels), np.float32)
+            for k, small in enumerate(smalls):
+                image = small[0].astype(np.float32)
+                for c in range(channels):
+                    out[k, :, :, c] = image
+            return torch.from_numpy(out).permute(0, 3, 1, 2), labels
+        out = np.empty((len(idx), channels, h, w), np.float32)
+        for k, small in enumerate(smalls):
+            out[k] = small
+        return torch.from_numpy(out), labels
 
     @property
     def cached_bytes(self) -> int:

@@ -13,7 +13,13 @@ from torch import nn
 
 from .errors import ModelError
 
-__all__ = ["ARCHITECTURES", "build_model", "resolve_pretrained_weights", "replace_classifier"]
+__all__ = [
+    "ARCHITECTURES",
+    "build_model",
+    "resolve_pretrained_weights",
+    "replace_classifier",
+    "replace_input_channels",
+]
 
 #: torchvision ImageNet weight files (the names carry the first hex digits of their SHA-256).
 _WEIGHT_URLS = {
@@ -43,6 +49,40 @@ def replace_classifier(model: nn.Module, num_classes: int) -> nn.Module:
         model.classifier[-1] = nn.Linear(last.in_features, num_classes)
     else:
         raise ModelError(f"do not know how to replace the classifier of {type(model).__name__}")
+    return model
+
+
+def replace_input_channels(model: nn.Module, in_channels: int) -> nn.Module:
+    """Make the first convolution take ``in_channels`` channels (in place).
+
+    Its weights are averaged over the original channels and shared out again, so a
+    pretrained network sees the same response to a grey image given in any channel count.
+    """
+    if in_channels < 1:
+        raise ModelError(f"in_channels must be at least 1, got {in_channels}")
+    if isinstance(getattr(model, "conv1", None), nn.Conv2d):
+        parent, name = model, "conv1"
+    elif hasattr(model, "features") and isinstance(model.features[0][0], nn.Conv2d):
+        parent, name = model.features[0], "0"
+    else:
+        raise ModelError(f"do not know how to change the input channels of {type(model).__name__}")
+    old = getattr(parent, name)
+    new = nn.Conv2d(
+        in_channels,
+        old.out_channels,
+        old.kernel_size,
+        old.stride,
+        old.padding,
+        old.dilation,
+        old.groups,
+        old.bias is not None,
+    )
+    with torch.no_grad():
+        mean = old.weight.mean(dim=1, keepdim=True) * (old.in_channels / in_channels)
+        new.weight.copy_(mean.expand(-1, in_channels, -1, -1))
+        if old.bias is not None:
+            new.bias.copy_(old.bias)
+    setattr(parent, name, new)
     return model
 
 
@@ -130,6 +170,7 @@ def build_model(
     weights_path: str | os.PathLike | None = None,
     on_missing_weights: str = "error",
     allow_download: bool | None = None,
+    in_channels: int = 3,
 ) -> nn.Module:
     """Build a torchvision CNN with its classifier replaced by ``num_classes`` outputs.
 
@@ -148,6 +189,8 @@ def build_model(
         continue from random weights with a visible warning.
     allow_download : bool, optional
         See :func:`resolve_pretrained_weights`.
+    in_channels : int
+        Input image channels (``Preprocessing.channels``); see :func:`replace_input_channels`.
 
     Returns
     -------
@@ -177,4 +220,6 @@ def build_model(
                 model.load_state_dict(state)
             except RuntimeError as exc:
                 raise ModelError(f"weights in {path} do not fit {arch}: {exc}") from exc
+    if int(in_channels) != 3:
+        replace_input_channels(model, int(in_channels))
     return replace_classifier(model, int(num_classes))

@@ -185,6 +185,7 @@ def new_trainer(
         pretrained=pretrained,
         weights_path=weights_path,
         on_missing_weights=on_missing_weights,
+        in_channels=(preprocessing or Preprocessing()).channels,
     )
     extra = {
         "class_column": table.class_column,

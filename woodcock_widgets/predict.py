@@ -14,6 +14,7 @@ from .audio import Audio
 from .bundle import ModelBundle
 from .errors import AudioLoadError, LabelError
 from .io_utils import atomic_write_text
+from .preprocessing import model_image
 
 __all__ = [
     "predict",
@@ -56,14 +57,39 @@ def clip_windows(
 
 
 def _scores(
-    bundle: ModelBundle, images: list[torch.Tensor], batch_size: int, device: torch.device
+    bundle: ModelBundle,
+    images: list[np.ndarray],
+    batch_size: int,
+    device: torch.device,
+    precision: str = "auto",
 ) -> np.ndarray:
+    """Softmax scores of one-channel model images ``(H, W)``, run the way the trainer runs.
+
+    Batches are filled with numpy in the channels-last layout (no per-batch conversion) and
+    the forward pass uses the autocast precision the trainer picks for ``device``.
+    """
+    from .training import pick_precision
+
     model = bundle.model.to(device).eval()
+    channels = bundle.preprocessing.channels
+    dtype = pick_precision(device, precision)
+    channels_last = device.type in ("cpu", "cuda")
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
     out = []
     with torch.no_grad():
         for i in range(0, len(images), batch_size):
-            x = torch.stack(images[i : i + batch_size]).to(device)
-            out.append(torch.softmax(model(x).float(), 1).cpu().numpy())
+            chunk = images[i : i + batch_size]
+            arr = np.empty((len(chunk), *chunk[0].shape, channels), np.float32)
+            for k, image in enumerate(chunk):
+                for c in range(channels):
+                    arr[k, :, :, c] = image
+            x = torch.from_numpy(arr).permute(0, 3, 1, 2)
+            if not channels_last:
+                x = x.contiguous()
+            with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
+                logits = model(x.to(device))
+            out.append(torch.softmax(logits.float(), 1).cpu().numpy())
     return np.concatenate(out) if out else np.zeros((0, len(bundle.label_dict)), np.float32)
 
 
@@ -73,6 +99,7 @@ def predict_recording(
     overlap: float = 0.0,
     batch_size: int = 32,
     device: str | torch.device = "cpu",
+    precision: str = "auto",
 ) -> pd.DataFrame:
     """Scores for every window of one recording.
 
@@ -88,6 +115,9 @@ def predict_recording(
         Windows per forward pass.
     device : str or torch.device
         Where to run the model.
+    precision : {"auto", "fp32", "bf16", "fp16"}
+        Autocast precision, as in :class:`~woodcock_widgets.training.TrainingConfig`:
+        ``auto`` is what training used on this hardware (bf16 where the CPU has it).
 
     Returns
     -------
@@ -97,8 +127,8 @@ def predict_recording(
     pre = bundle.preprocessing
     audio = Audio.from_file(path, sample_rate=pre.sample_rate)
     windows = clip_windows(audio.duration, pre.clip_seconds, overlap)
-    images = [pre.audio_to_tensor(audio.trim(s, e)) for s, e in windows]
-    scores = _scores(bundle, images, batch_size, torch.device(device))
+    images = [model_image(pre.image(audio.trim(s, e)), pre.image_shape) for s, e in windows]
+    scores = _scores(bundle, images, batch_size, torch.device(device), precision)
     df = pd.DataFrame(
         {
             "file": str(path),
@@ -119,6 +149,7 @@ def predict(
     on_error: str = "raise",
     device: str | torch.device = "cpu",
     progress: Callable[[int, int], None] | None = None,
+    precision: str = "auto",
 ) -> pd.DataFrame:
     """Scores for clips and long recordings alike (each cut in windows of the clip length).
 
@@ -139,6 +170,8 @@ def predict(
         Where to run the model.
     progress : callable, optional
         ``progress(done, total)`` after each file.
+    precision : {"auto", "fp32", "bf16", "fp16"}
+        Autocast precision (see :func:`predict_recording`).
 
     Returns
     -------
@@ -151,7 +184,7 @@ def predict(
     frames, skipped = [], []
     for k, f in enumerate(files, start=1):
         try:
-            frames.append(predict_recording(bundle, f, overlap, batch_size, device))
+            frames.append(predict_recording(bundle, f, overlap, batch_size, device, precision))
         except AudioLoadError as exc:
             if on_error == "raise":
                 raise

@@ -297,23 +297,26 @@ def _prefetch(make: Callable[[Any], Any], items: Sequence[Any], depth: int = 2) 
                 q.get(timeout=0.05)
 
 
-def _detach_best(best: Path, last: Path) -> None:
-    """Before ``last`` is replaced, give ``best`` (a hard link to it) its own lean copy.
+def _slim_best(best: Path) -> None:
+    """Drop the optimizer state from ``best.pt`` once it no longer shares ``last.pt``'s file.
 
-    ``best.pt`` only needs the weights: dropping the optimizer state (as large as the
-    weights again for SGD with momentum) keeps a finished run folder near 2x the weights
-    when the best epoch is the last one, and 3x otherwise, instead of 4x.
+    ``best.pt`` only needs the weights; the optimizer state (as large as the weights again
+    for SGD with momentum) is for resuming, which reads ``last.pt``. This keeps a finished
+    run folder at about 2x the weights when the best epoch is the last one, 3x otherwise
+    (instead of 4x). Skipped when a checkpoint shares the file (no space to gain); a failure
+    leaves the complete copy in place.
     """
     try:
-        b, la = os.stat(best), os.stat(last)
-    except FileNotFoundError:
-        return
-    if (b.st_dev, b.st_ino) != (la.st_dev, la.st_ino):
-        return
-    payload = torch.load(last, map_location="cpu", weights_only=True)
-    state = payload.get("training_state") or {}
-    payload["training_state"] = {k: v for k, v in state.items() if k != "optimizer"}
-    atomic_torch_save(payload, best)
+        if os.stat(best).st_nlink != 1:
+            return
+        payload = torch.load(best, map_location="cpu", weights_only=True)
+        state = payload.get("training_state")
+        if not isinstance(state, dict) or "optimizer" not in state:
+            return
+        payload["training_state"] = {k: v for k, v in state.items() if k != "optimizer"}
+        atomic_torch_save(payload, best)
+    except (OSError, RuntimeError, EOFError):
+        pass  # only a space saving: best.pt stays as it was
 
 
 def _batches(n: int, batch_size: int, generator: torch.Generator | None) -> list[np.ndarray]:
@@ -477,8 +480,6 @@ class Trainer:
         """Persist a finished epoch: last.pt, then links, then history.csv (all atomic)."""
         rd = self.run_dir
         try:
-            if self.best_epoch != self.epoch:
-                _detach_best(rd / "best.pt", rd / "last.pt")
             self._bundle(record).save(rd / "last.pt", training_state=self._training_state())
             if self.epoch % self.config.log_every == 0 or self.epoch == self.config.epochs:
                 atomic_link_or_copy(
@@ -489,6 +490,8 @@ class Trainer:
             atomic_write_csv(rd / "history.csv", self.history.to_frame())
         except OSError as exc:
             raise TrainingError(f"cannot write to run folder {rd}: {exc.strerror or exc}") from exc
+        if self.best_epoch == self.epoch - 1:  # best.pt just stopped sharing last.pt's file
+            _slim_best(rd / "best.pt")
 
     def _prepare_run_dir(self) -> None:
         rd = self.run_dir
@@ -656,7 +659,9 @@ class Trainer:
                 self.epoch = epoch
                 self.history.records.append(record)
                 score = record.get("valid_f1", -record["train_loss"])
-                if score > self.best_score or not math.isfinite(self.best_score):
+                # ties go to the later epoch: same validation score, more training, and
+                # best.pt can share last.pt's file (a smaller run folder)
+                if score >= self.best_score or not math.isfinite(self.best_score):
                     self.best_score, self.best_epoch = score, epoch
                 self._write_epoch(record)
                 self._emit("on_epoch_end", record)
