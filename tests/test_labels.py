@@ -329,8 +329,9 @@ def test_save_labels_is_atomic(tmp_path, tutorial_df, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr(os, "replace", fail)  # the final rename fails
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(OSError, match="disk full") as info:
         save_labels(tutorial_df, target)
+    assert "out.csv" in str(info.value)  # the message names the file
     monkeypatch.undo()
     assert target.read_text() == "old content\n"  # untouched, not half-written
     assert sorted(os.listdir(tmp_path)) == ["out.csv"]  # no temp file left behind

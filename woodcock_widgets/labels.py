@@ -329,7 +329,11 @@ def save_labels(
         raise LabelError(
             f"refusing to overwrite the source label table {source}; choose a new name"
         )
-    return atomic_write_csv(path, df)
+    try:
+        return atomic_write_csv(path, df)
+    except OSError as exc:
+        # keep the OSError type (callers handle disk errors), but name the file
+        raise OSError(exc.errno, f"cannot save label table {path}: {exc.strerror or exc}") from exc
 
 
 def apply_corrections(
