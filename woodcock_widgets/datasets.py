@@ -11,7 +11,7 @@ import torch
 
 from .errors import AudioLoadError, LabelError
 from .labels import LabelMap, check_label_column
-from .preprocessing import Preprocessing
+from .preprocessing import Preprocessing, stack_images
 
 __all__ = ["AudioClipDataset", "SingleTargetAudioDataset", "Augmentation"]
 
@@ -218,23 +218,10 @@ class AudioClipDataset(torch.utils.data.Dataset):
             if channels_last:
                 xs = xs.contiguous(memory_format=torch.channels_last)
             return xs, labels
-        # Without augmentation, fill the batch with numpy on this thread: torch would split
-        # each copy over its intra-op threads, which then compete with the training step
-        # that this batch is being prepared beside (see Trainer's prefetch).
-        smalls = [self._small_image(int(i)).numpy() for i in idx]
-        channels = self.preprocessing.channels
-        h, w = smalls[0].shape[-2:] if smalls else self.preprocessing.image_shape
-        if channels_last:
-            out = np.empty((len(idx), h, w, channels), np.float32)
-            for k, small in enumerate(smalls):
-                image = small[0].astype(np.float32)
-                for c in range(channels):
-                    out[k, :, :, c] = image
-            return torch.from_numpy(out).permute(0, 3, 1, 2), labels
-        out = np.empty((len(idx), channels, h, w), np.float32)
-        for k, small in enumerate(smalls):
-            out[k] = small
-        return torch.from_numpy(out), labels
+        # Without augmentation the cached images go straight into the batch (no float32
+        # channel copies per clip first).
+        smalls = [self._small_image(int(i)).numpy()[0] for i in idx]
+        return stack_images(smalls, self.preprocessing.channels, channels_last), labels
 
     @property
     def cached_bytes(self) -> int:

@@ -14,7 +14,7 @@ from .audio import Audio
 from .bundle import ModelBundle
 from .errors import AudioLoadError, LabelError
 from .io_utils import atomic_write_text
-from .preprocessing import model_image
+from .preprocessing import model_image, stack_images
 
 __all__ = [
     "predict",
@@ -79,14 +79,7 @@ def _scores(
     out = []
     with torch.no_grad():
         for i in range(0, len(images), batch_size):
-            chunk = images[i : i + batch_size]
-            arr = np.empty((len(chunk), *chunk[0].shape, channels), np.float32)
-            for k, image in enumerate(chunk):
-                for c in range(channels):
-                    arr[k, :, :, c] = image
-            x = torch.from_numpy(arr).permute(0, 3, 1, 2)
-            if not channels_last:
-                x = x.contiguous()
+            x = stack_images(images[i : i + batch_size], channels, channels_last)
             with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
                 logits = model(x.to(device))
             out.append(torch.softmax(logits.float(), 1).cpu().numpy())

@@ -14,7 +14,7 @@ import numpy as np
 from .audio import Audio
 from .spectrogram import Spectrogram
 
-__all__ = ["Preprocessing", "image_to_tensor", "model_image", "resize_bilinear"]
+__all__ = ["Preprocessing", "image_to_tensor", "model_image", "resize_bilinear", "stack_images"]
 
 
 @functools.lru_cache(maxsize=64)
@@ -61,6 +61,28 @@ def model_image(
     img = img * np.float32(hi - lo)  # a new array: the caller's image is never changed
     img += np.float32(lo)
     return img
+
+
+def stack_images(images, channels: int, channels_last: bool = True):
+    """Stack one-channel images ``(H, W)`` into a float32 batch ``(N, channels, H, W)``.
+
+    Filled with numpy on the calling thread (torch would spread each small copy over its
+    intra-op threads, which then compete with a training step running beside it). With
+    ``channels_last`` the batch is laid out the way the model consumes it on cpu and cuda.
+    """
+    import torch
+
+    n = len(images)
+    h, w = images[0].shape[-2:] if n else (0, 0)
+    if channels_last:
+        out = np.empty((n, h, w, channels), np.float32)
+        for k, image in enumerate(images):
+            out[k] = np.asarray(image, np.float32).reshape(h, w)[:, :, None]
+        return torch.from_numpy(out).permute(0, 3, 1, 2)
+    out = np.empty((n, channels, h, w), np.float32)
+    for k, image in enumerate(images):
+        out[k] = np.asarray(image, np.float32).reshape(h, w)
+    return torch.from_numpy(out)
 
 
 def image_to_tensor(
