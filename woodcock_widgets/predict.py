@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +19,7 @@ from .preprocessing import model_image, stack_images
 __all__ = [
     "predict",
     "predict_recording",
+    "score_batches",
     "clip_windows",
     "detections",
     "to_raven_table",
@@ -56,6 +57,48 @@ def clip_windows(
     return [(round(s, 6), round(s + clip_seconds, 6)) for s in starts]
 
 
+def score_batches(
+    bundle: ModelBundle,
+    make_batch: Callable[[bool], Iterable[torch.Tensor]],
+    device: str | torch.device = "cpu",
+    precision: str = "auto",
+) -> np.ndarray:
+    """Softmax scores of input batches, with the model run the way the trainer runs it.
+
+    Parameters
+    ----------
+    bundle : ModelBundle
+        The model.
+    make_batch : callable
+        ``make_batch(channels_last)`` returns the input batches ``(N, C, H, W)``, laid out
+        channels-last when asked (then no per-batch conversion is needed).
+    device : str or torch.device
+        Where to run the model.
+    precision : {"auto", "fp32", "bf16", "fp16"}
+        Autocast precision; ``auto`` is what the trainer picks for ``device``.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n_clips, n_classes)`` scores.
+    """
+    from .training import pick_precision
+
+    device = torch.device(device)
+    model = bundle.model.to(device).eval()
+    dtype = pick_precision(device, precision)
+    channels_last = device.type in ("cpu", "cuda")
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    out = []
+    with torch.no_grad():
+        for x in make_batch(channels_last):
+            with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
+                logits = model(x.to(device))
+            out.append(torch.softmax(logits.float(), 1).cpu().numpy())
+    return np.concatenate(out) if out else np.zeros((0, len(bundle.label_dict)), np.float32)
+
+
 def _scores(
     bundle: ModelBundle,
     images: list[np.ndarray],
@@ -63,27 +106,14 @@ def _scores(
     device: torch.device,
     precision: str = "auto",
 ) -> np.ndarray:
-    """Softmax scores of one-channel model images ``(H, W)``, run the way the trainer runs.
-
-    Batches are filled with numpy in the channels-last layout (no per-batch conversion) and
-    the forward pass uses the autocast precision the trainer picks for ``device``.
-    """
-    from .training import pick_precision
-
-    model = bundle.model.to(device).eval()
+    """Softmax scores of one-channel model images ``(H, W)`` (see :func:`score_batches`)."""
     channels = bundle.preprocessing.channels
-    dtype = pick_precision(device, precision)
-    channels_last = device.type in ("cpu", "cuda")
-    if channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    out = []
-    with torch.no_grad():
+
+    def batches(channels_last: bool):
         for i in range(0, len(images), batch_size):
-            x = stack_images(images[i : i + batch_size], channels, channels_last)
-            with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
-                logits = model(x.to(device))
-            out.append(torch.softmax(logits.float(), 1).cpu().numpy())
-    return np.concatenate(out) if out else np.zeros((0, len(bundle.label_dict)), np.float32)
+            yield stack_images(images[i : i + batch_size], channels, channels_last)
+
+    return score_batches(bundle, batches, device, precision)
 
 
 def predict_recording(

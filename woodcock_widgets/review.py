@@ -193,6 +193,7 @@ def score_clips(
     filename_column: str = "filename",
     batch_size: int = 32,
     device: str = "cpu",
+    precision: str = "fp32",
 ) -> ClipScores:
     """Score every clip of a labeled table with a model bundle (as validation does).
 
@@ -210,6 +211,9 @@ def score_clips(
         Clips per forward pass.
     device : str
         Where to run the model.
+    precision : {"auto", "fp32", "bf16", "fp16"}
+        Autocast precision (see :func:`~woodcock_widgets.predict.score_batches`); float32
+        by default, so review scores are exact.
 
     Returns
     -------
@@ -222,9 +226,8 @@ def score_clips(
     LabelError
         Labels that do not fit the model's classes.
     """
-    import torch
-
     from .datasets import AudioClipDataset
+    from .predict import score_batches
 
     names = bundle.class_names
     y_true = true_codes(df, names, label_column)
@@ -236,13 +239,13 @@ def score_clips(
         preprocessing=bundle.preprocessing,
         cache=False,
     )
-    model = bundle.model.to(device).eval()
-    out = []
-    with torch.no_grad():
-        for start in range(0, len(ds), max(int(batch_size), 1)):
-            x, _ = ds.batch(range(start, min(start + batch_size, len(ds))))
-            out.append(torch.softmax(model(x.to(device)).float(), 1).cpu().numpy())
-    scores = np.concatenate(out) if out else np.zeros((0, len(names)), np.float32)
+    step = max(int(batch_size), 1)
+
+    def batches(channels_last: bool):
+        for start in range(0, len(ds), step):
+            yield ds.batch(range(start, min(start + step, len(ds))), channels_last)[0]
+
+    scores = score_batches(bundle, batches, device, precision)
     return ClipScores(df, scores, y_true, list(names))
 
 
