@@ -281,6 +281,12 @@ def fig_train(ours, peer, paths, shape, sizes, batch, work, seed) -> list[Figure
     o = ours.call(
         "train", labels_csv=paths["labels_csv"], run_dir=str(work / f"our_run_{s}"), **common_args
     )
+    bare = ours.call(
+        "bare_train",
+        labels_csv=paths["labels_csv"],
+        run_dir=str(work / f"bare_run_{s}"),
+        **common_args,
+    )
     speedup = _ratio(p["seconds"], o["seconds"]) if p else None
     f1_ok = p is None or o["valid_f1"] >= p["valid_f1"]
     n = o["n_train"] + o["n_valid"]
@@ -311,6 +317,26 @@ def fig_train(ours, peer, paths, shape, sizes, batch, work, seed) -> list[Figure
             None if p is None else f1_ok,
         ),
     ]
+    # the most any pipeline could gain over the peer with this model, batch and precision:
+    # the peer's time over the bare loop's (batches in memory, nothing but the tensor work)
+    with_valid = bare["steps_s"] + bare["finish_s"]
+    for key, label, secs in (
+        ("steps", "training steps only", bare["steps_s"]),
+        ("steps_valid", "steps + BN re-estimation + validation", with_valid),
+    ):
+        figs.append(
+            Figure(
+                f"train_ceiling_{key}_{s}",
+                f"  ceiling: bare loop, {label}, s",
+                "s",
+                secs,
+                p["seconds"] if p else None,
+                _ratio(p["seconds"], secs) if p else None,
+                "info: peer / bare",
+                None,
+                bare,
+            )
+        )
     ratio = o["run_dir_bytes"] / o["weights_bytes"]
     peer_ratio = p["run_dir_bytes"] / p["weights_bytes"] if p else None
     figs.append(

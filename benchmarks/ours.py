@@ -41,6 +41,7 @@ def _table_and_split(labels_csv: str, train_csv: str, valid_csv: str):
 def setup(threads: int) -> dict:
     """Fix the thread count and report what the trainer will pick on this machine."""
     import torch
+    import torchvision.models  # noqa: F401  imported before the clocks, as the peer's setup does
 
     from woodcock_widgets.training import pick_device, pick_precision
 
@@ -294,6 +295,46 @@ def epoch_overhead(
     }
 
 
+def bare_train(
+    labels_csv: str,
+    train_csv: str,
+    valid_csv: str,
+    shape: list[int],
+    epochs: int,
+    batch_size: int,
+    run_dir: str,
+    seed: int = 0,
+) -> dict:
+    """The ceiling for the train figure: the bare loop's N epochs on tensors in memory.
+
+    The same steps as :meth:`Trainer.fit` (model, batches, precision, layout), with every
+    batch decoded and stacked before the clock starts. ``steps_s`` is the training steps
+    alone, the least time any pipeline can take for them; ``finish_s`` adds what a trainer
+    that validates each epoch must also do (BatchNorm re-estimation and the validation pass).
+    """
+    from woodcock_widgets.pipeline import new_trainer
+    from woodcock_widgets.training import TrainingConfig
+
+    table, split = _table_and_split(labels_csv, train_csv, valid_csv)
+    cfg = TrainingConfig(epochs=epochs, batch_size=batch_size, seed=seed)
+    trainer = new_trainer(
+        table, run_dir, cfg, pretrained=False, preprocessing=_pre(shape), split=split
+    )
+    bare = _BareLoop(trainer, seed)
+    steps, finish = [], []
+    for epoch in range(1, epochs + 1):
+        bare.prepare(epoch)  # not timed
+        steps.append(sum(bare.step(k) for k in range(len(bare.batches))))
+        finish.append(bare.finish())
+    return {
+        "steps_s": sum(steps),
+        "finish_s": sum(finish),
+        "epoch_steps_s": steps,
+        "epoch_finish_s": finish,
+        "bn_recalibration_batches": cfg.bn_recalibration_batches,
+    }
+
+
 def predict(recording: str, shape: list[int], batch_size: int, repeats: int = 2) -> dict:
     """:func:`predict_recording` on one long recording cut in back-to-back clips."""
     import torch
@@ -469,6 +510,7 @@ TASKS = {
     "preprocess": preprocess,
     "train": train,
     "epoch_overhead": epoch_overhead,
+    "bare_train": bare_train,
     "predict": predict,
     "inspector": inspector,
     "control": control,

@@ -65,6 +65,8 @@ def test_quick_run_without_peer_writes_every_figure(tmp_path):
         "epoch_whole_1x48x40",
         "train_1x48x40",
         "train_f1_1x48x40",
+        "train_ceiling_steps_1x48x40",
+        "train_ceiling_steps_valid_1x48x40",
         "run_folder_1x48x40",
         "inspector_next",
         "training_control",
@@ -84,6 +86,12 @@ def test_quick_run_without_peer_writes_every_figure(tmp_path):
     assert overhead["ratio"] == pytest.approx(
         sum(overhead["details"]["ours_train_s"]) / sum(overhead["details"]["bare_train_s"])
     )
+    steps = figures["train_ceiling_steps_1x48x40"]
+    with_valid = figures["train_ceiling_steps_valid_1x48x40"]
+    assert steps["ours"] == pytest.approx(sum(steps["details"]["epoch_steps_s"]))
+    assert with_valid["ours"] > steps["ours"]  # validation is extra work on top of the steps
+    assert len(steps["details"]["epoch_steps_s"]) == result["settings"]["sizes"]["train_epochs"]
+    assert steps["reference"] is None and steps["passed"] is None
     assert figures["preprocess_1x48x40"]["details"]["clips"] == 12
     assert figures["rss_index"]["details"]["clips"] == 500
     assert figures["run_folder_1x48x40"]["ours"] >= 1.0  # at least the weights themselves

@@ -26,12 +26,12 @@ def datasets(song_table, tiny_preprocessing):
     return make_datasets(split, song_table.label_dict, tiny_preprocessing)
 
 
-def _trainer(datasets, run_dir, **cfg):
+def _trainer(datasets, run_dir, callbacks=(), **cfg):
     torch.manual_seed(0)
     model = build_model("resnet18", 2, pretrained=False)
     cfg.setdefault("batch_size", 8)
     cfg.setdefault("epochs", 2)
-    return Trainer(model, *datasets, run_dir, TrainingConfig(**cfg))
+    return Trainer(model, *datasets, run_dir, TrainingConfig(**cfg), callbacks=callbacks)
 
 
 class Recorder(Callback):
@@ -286,20 +286,36 @@ def test_recalibration_repairs_lagging_statistics():
     assert fresh >= 0.95, f"recalibrated accuracy {fresh}"
 
 
-def test_best_is_slimmed_once_it_stops_sharing_last(datasets, tmp_path):
-    """best.pt keeps the weights but drops the optimizer state once last.pt moves on."""
+def test_finished_run_folder_keeps_weights_not_momentum(datasets, tmp_path):
+    """A finished folder: last.pt without momentum buffers, best.pt slim; about 1-2x weights.
+
+    Epochs before the last keep the momentum (a stop or a kill resumes exactly); once the
+    last epoch is written, only weights and hyper-parameters remain, and best.pt drops its
+    optimizer state as soon as it stops sharing last.pt's file.
+    """
     from woodcock_widgets.bundle import read_bundle_payload
 
-    trainer = _trainer(datasets, tmp_path / "run", epochs=2, log_every=10)
+    seen = {}
+
+    class Peek(Callback):
+        def on_epoch_end(self, trainer, record):
+            payload = read_bundle_payload(trainer.run_dir / "last.pt")
+            seen[int(record["epoch"])] = payload["training_state"]["optimizer"]["state"]
+
+    trainer = _trainer(datasets, tmp_path / "run", epochs=2, log_every=10, callbacks=[Peek()])
     trainer.fit()
     run = tmp_path / "run"
+    assert len(seen[1]) == len(list(trainer.model.parameters())), "epoch 1 keeps momentum"
+    assert seen[2] == {}, "the finished last.pt drops the momentum buffers"
     best, last = read_bundle_payload(run / "best.pt"), read_bundle_payload(run / "last.pt")
-    assert "optimizer" in last["training_state"]
+    assert last["training_state"]["optimizer"]["param_groups"][0]["lr"] == 1e-3
     if trainer.best_epoch == 2:
         assert (run / "best.pt").stat().st_ino == (run / "last.pt").stat().st_ino
     else:
         assert "optimizer" not in best["training_state"]
-        assert (run / "best.pt").stat().st_size < 0.7 * (run / "last.pt").stat().st_size
+    weights = sum(t.numel() * t.element_size() for t in trainer.model.state_dict().values())
+    files = {f.stat().st_ino: f.stat().st_size for f in run.rglob("*") if f.is_file()}
+    assert sum(files.values()) <= 2.2 * weights
     assert ModelBundle.load(run / "best.pt").extra["epoch"] == trainer.best_epoch
 
 
@@ -309,13 +325,15 @@ def test_slim_best_drops_only_the_optimizer_state(trained_run, tmp_path):
     from woodcock_widgets.bundle import read_bundle_payload
     from woodcock_widgets.training import _slim_best
 
+    full = trained_run / "checkpoints" / "epoch-0001.pt"  # mid-run: with momentum buffers
+    assert read_bundle_payload(full)["training_state"]["optimizer"]["state"]
     copy = tmp_path / "best.pt"
-    shutil.copyfile(trained_run / "last.pt", copy)
+    shutil.copyfile(full, copy)
     _slim_best(copy)
     slim = read_bundle_payload(copy)
     assert "optimizer" not in slim["training_state"]
-    assert slim["training_state"]["epoch"] == 2
+    assert slim["training_state"]["epoch"] == 1
     a = ModelBundle.load(copy).model.state_dict()
-    b = ModelBundle.load(trained_run / "last.pt").model.state_dict()
+    b = ModelBundle.load(full).model.state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
-    assert copy.stat().st_size < 0.7 * (trained_run / "last.pt").stat().st_size
+    assert copy.stat().st_size < 0.7 * full.stat().st_size
