@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -353,3 +354,20 @@ def test_apply_corrections(tutorial_df):
         )
     with pytest.raises(LabelError, match="no column 'woodcock'"):
         apply_corrections(tutorial_df, pd.DataFrame({"filename": ["/d/0.wav"]}), "woodcock")
+
+
+def test_save_removes_a_dead_saves_temp_file_but_not_a_fresh_one(tmp_path, tutorial_df):
+    """A save killed mid-write leaves ``.NAME.XXXXXXXX.tmp``; the next save of NAME cleans it."""
+    target = tmp_path / "labels.csv"
+    dead = tmp_path / ".labels.csv.ab12cd34.tmp"  # as a kill -9 during a save leaves it
+    fresh = tmp_path / ".labels.csv.zz98yy76.tmp"  # another process writing right now
+    other = tmp_path / ".other.csv.ab12cd34.tmp"  # some other table's, not ours to touch
+    for f in (dead, fresh, other):
+        f.write_text("half a table")
+    old = time.time() - 3600
+    os.utime(dead, (old, old))
+    os.utime(other, (old, old))
+    save_labels(tutorial_df, target)
+    assert not dead.exists()
+    assert fresh.exists() and other.exists()
+    pd.testing.assert_frame_equal(pd.read_csv(target), tutorial_df)

@@ -8,6 +8,7 @@ import json
 import os
 import re
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -126,7 +127,9 @@ def atomic_link_or_copy(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
 _TEMP_NAME = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp$")
 
 
-def remove_temp_files(folder: str | os.PathLike) -> list[Path]:
+def remove_temp_files(
+    folder: str | os.PathLike, name: str | None = None, min_age_s: float = 0.0
+) -> list[Path]:
     """Delete the temporary files that interrupted atomic writes left in ``folder``.
 
     A process killed during a write (``kill -9``, power loss) cannot clean up after
@@ -136,6 +139,11 @@ def remove_temp_files(folder: str | os.PathLike) -> list[Path]:
     ----------
     folder : str or path-like
         The folder to clean (not its subfolders); a missing folder is fine.
+    name : str, optional
+        Only the temporary files of this destination file name.
+    min_age_s : float
+        Only files last modified at least this many seconds ago (leaves alone a write
+        that another process has in progress).
 
     Returns
     -------
@@ -143,10 +151,16 @@ def remove_temp_files(folder: str | os.PathLike) -> list[Path]:
         The files removed.
     """
     removed = []
+    now = time.time()
     with contextlib.suppress(FileNotFoundError, NotADirectoryError):
         for entry in os.scandir(folder):
-            if _TEMP_NAME.match(entry.name) and entry.is_file(follow_symlinks=False):
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(entry.path)
-                    removed.append(Path(entry.path))
+            if not _TEMP_NAME.match(entry.name) or not entry.is_file(follow_symlinks=False):
+                continue
+            if name is not None and not entry.name.startswith(f".{name}."):
+                continue
+            with contextlib.suppress(FileNotFoundError):
+                if min_age_s and now - entry.stat(follow_symlinks=False).st_mtime < min_age_s:
+                    continue
+                os.unlink(entry.path)
+                removed.append(Path(entry.path))
     return removed

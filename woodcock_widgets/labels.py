@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from .errors import LabelError
-from .io_utils import atomic_write_csv
+from .io_utils import atomic_write_csv, remove_temp_files
 
 __all__ = [
     "LabelMap",
@@ -22,6 +22,9 @@ __all__ = [
     "save_labels",
     "apply_corrections",
 ]
+
+# a temporary file this old beside a label table is a dead save's, not one in progress
+STALE_TEMP_SECONDS = 60.0
 
 
 def _rows(index: Sequence, limit: int = 5) -> str:
@@ -330,10 +333,13 @@ def save_labels(
             f"refusing to overwrite the source label table {source}; choose a new name"
         )
     try:
-        return atomic_write_csv(path, df)
+        saved = atomic_write_csv(path, df)
     except OSError as exc:
         # keep the OSError type (callers handle disk errors), but name the file
         raise OSError(exc.errno, f"cannot save label table {path}: {exc.strerror or exc}") from exc
+    # a save killed earlier left its hidden temporary file beside the table
+    remove_temp_files(path.parent, name=path.name, min_age_s=STALE_TEMP_SECONDS)
+    return saved
 
 
 def apply_corrections(
