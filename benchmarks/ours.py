@@ -38,6 +38,15 @@ def _table_and_split(labels_csv: str, train_csv: str, valid_csv: str):
     return table, (df[df["filename"].isin(train_files)], df[df["filename"].isin(valid_files)])
 
 
+def _new_trainer(table, split, pre, run_dir, **config):
+    """A new run on the bench's split: random initial weights, ``config`` as TrainingConfig."""
+    from woodcock_widgets.pipeline import new_trainer
+    from woodcock_widgets.training import TrainingConfig
+
+    cfg = TrainingConfig(**config)
+    return new_trainer(table, run_dir, cfg, pretrained=False, preprocessing=pre, split=split)
+
+
 def setup(threads: int) -> dict:
     """Fix the thread count and report what the trainer will pick on this machine."""
     import torch
@@ -84,14 +93,18 @@ def train(
     """A new run with :func:`new_trainer` and :meth:`Trainer.fit` (the tutorial's defaults)."""
     import os
 
-    from woodcock_widgets.pipeline import new_trainer
-    from woodcock_widgets.training import TrainingConfig
-
     table, split = _table_and_split(labels_csv, train_csv, valid_csv)
-    cfg = TrainingConfig(epochs=epochs, batch_size=batch_size, seed=seed, precision=precision)
+    pre = _pre(shape)
     with common.Clock() as c:
-        trainer = new_trainer(
-            table, run_dir, cfg, pretrained=False, preprocessing=_pre(shape), split=split
+        trainer = _new_trainer(
+            table,
+            split,
+            pre,
+            run_dir,
+            epochs=epochs,
+            batch_size=batch_size,
+            seed=seed,
+            precision=precision,
         )
         history = trainer.fit()
     f1 = history.column("valid_f1")
@@ -255,13 +268,16 @@ def epoch_overhead(
     seed: int = 0,
 ) -> dict:
     """Epochs >= 2 of :class:`Trainer` against the bare loop, taking turns step by step."""
-    from woodcock_widgets.pipeline import new_trainer
-    from woodcock_widgets.training import TrainingConfig
-
     table, split = _table_and_split(labels_csv, train_csv, valid_csv)
-    cfg = TrainingConfig(epochs=epochs, batch_size=batch_size, seed=seed, log_every=epochs)
-    trainer = new_trainer(
-        table, run_dir, cfg, pretrained=False, preprocessing=_pre(shape), split=split
+    trainer = _new_trainer(
+        table,
+        split,
+        _pre(shape),
+        run_dir,
+        epochs=epochs,
+        batch_size=batch_size,
+        seed=seed,
+        log_every=epochs,
     )
     turns = _Interleave(_BareLoop(trainer, seed))
     trainer.callbacks.append(turns)
@@ -312,13 +328,9 @@ def bare_train(
     alone, the least time any pipeline can take for them; ``finish_s`` adds what a trainer
     that validates each epoch must also do (BatchNorm re-estimation and the validation pass).
     """
-    from woodcock_widgets.pipeline import new_trainer
-    from woodcock_widgets.training import TrainingConfig
-
     table, split = _table_and_split(labels_csv, train_csv, valid_csv)
-    cfg = TrainingConfig(epochs=epochs, batch_size=batch_size, seed=seed)
-    trainer = new_trainer(
-        table, run_dir, cfg, pretrained=False, preprocessing=_pre(shape), split=split
+    trainer = _new_trainer(
+        table, split, _pre(shape), run_dir, epochs=epochs, batch_size=batch_size, seed=seed
     )
     bare = _BareLoop(trainer, seed)
     steps, finish = [], []
@@ -331,7 +343,7 @@ def bare_train(
         "finish_s": sum(finish),
         "epoch_steps_s": steps,
         "epoch_finish_s": finish,
-        "bn_recalibration_batches": cfg.bn_recalibration_batches,
+        "bn_recalibration_batches": trainer.config.bn_recalibration_batches,
     }
 
 
@@ -446,9 +458,6 @@ def control(
     """
     from pathlib import Path
 
-    from woodcock_widgets.pipeline import new_trainer
-    from woodcock_widgets.training import TrainingConfig
-
     try:
         from woodcock_widgets.widgets import TrainingControl
     except ImportError:
@@ -461,10 +470,9 @@ def control(
         for who in ("widget", "headless") if r % 2 == 0 else ("headless", "widget"):
             rd = Path(run_dir) / f"{who}_{r}"
             if who == "headless":
-                cfg = TrainingConfig(epochs=epochs, batch_size=batch_size, seed=seed)
                 with common.Clock() as c:
-                    trainer = new_trainer(
-                        table, rd, cfg, pretrained=False, preprocessing=pre, split=split
+                    trainer = _new_trainer(
+                        table, split, pre, rd, epochs=epochs, batch_size=batch_size, seed=seed
                     )
                     trainer.fit()
                 headless_s.append(c.seconds)
