@@ -144,9 +144,9 @@ def worker_env(threads: int) -> dict[str, str]:
 # ----------------------------------------------------------------------------------- data
 def make_data(work: Path, sizes: Sizes, seed: int) -> dict[str, str]:
     """Generate the clips, a stratified 80/20 split and a long recording; return the paths."""
-    from woodcock_widgets.data import make_woodcock_dataset
-    from woodcock_widgets.pipeline import CODE_COLUMN, prepare_labels
-    from woodcock_widgets.splits import split_train_valid
+    from woodcock_widgets.data.synthetic import make_woodcock_dataset
+    from woodcock_widgets.tables.splits import split_train_valid
+    from woodcock_widgets.workflow.pipeline import CODE_COLUMN, prepare_labels
 
     # the proportions of the built-in "train" preset: half song, a tenth call, the rest absent
     n_song = sizes.clips // 2

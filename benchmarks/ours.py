@@ -20,7 +20,7 @@ MAPPING = {"song": "present", "call": "absent", "na": "absent"}
 
 
 def _pre(shape: list[int]):
-    from woodcock_widgets.preprocessing import Preprocessing
+    from woodcock_widgets.audio.preprocessing import Preprocessing
 
     channels, height, width = shape
     return Preprocessing(image_shape=(height, width), channels=channels)
@@ -29,7 +29,7 @@ def _pre(shape: list[int]):
 def _table_and_split(labels_csv: str, train_csv: str, valid_csv: str):
     import pandas as pd
 
-    from woodcock_widgets.pipeline import prepare_labels
+    from woodcock_widgets.workflow.pipeline import prepare_labels
 
     table = prepare_labels(labels_csv, "sound_type", MAPPING, new_column="woodcock_song")
     df = table.df
@@ -40,8 +40,8 @@ def _table_and_split(labels_csv: str, train_csv: str, valid_csv: str):
 
 def _new_trainer(table, split, pre, run_dir, **config):
     """A new run on the bench's split: random initial weights, ``config`` as TrainingConfig."""
-    from woodcock_widgets.pipeline import new_trainer
-    from woodcock_widgets.training import TrainingConfig
+    from woodcock_widgets.ml.training import TrainingConfig
+    from woodcock_widgets.workflow.pipeline import new_trainer
 
     cfg = TrainingConfig(**config)
     return new_trainer(table, run_dir, cfg, pretrained=False, preprocessing=pre, split=split)
@@ -52,7 +52,7 @@ def setup(threads: int) -> dict:
     import torch
     import torchvision.models  # noqa: F401  imported before the clocks, as the peer's setup does
 
-    from woodcock_widgets.training import pick_device, pick_precision
+    from woodcock_widgets.ml.training import pick_device, pick_precision
 
     common.set_threads(threads)
     device = pick_device("auto")
@@ -139,7 +139,7 @@ class _BareLoop:
         from torch import nn
         from torch.nn.modules.batchnorm import _BatchNorm
 
-        from woodcock_widgets.models import build_model
+        from woodcock_widgets.ml.models import build_model
 
         self.torch = torch
         self.trainer = trainer
@@ -173,7 +173,7 @@ class _BareLoop:
 
     def prepare(self, epoch: int) -> None:
         """Build the epoch's batches in memory (not timed), in the trainer's order."""
-        from woodcock_widgets.training import _batches
+        from woodcock_widgets.ml.training import _batches
 
         tr, va = self.trainer.train_dataset, self.trainer.valid_dataset
         gen = self.torch.Generator().manual_seed(self.seed * 100_003 + epoch)
@@ -351,9 +351,9 @@ def predict(recording: str, shape: list[int], batch_size: int, repeats: int = 2)
     """:func:`predict_recording` on one long recording cut in back-to-back clips."""
     import torch
 
-    from woodcock_widgets.bundle import ModelBundle
-    from woodcock_widgets.models import build_model
-    from woodcock_widgets.predict import predict_recording
+    from woodcock_widgets.ml.bundle import ModelBundle
+    from woodcock_widgets.ml.models import build_model
+    from woodcock_widgets.ml.predict import predict_recording
 
     torch.manual_seed(0)
     model = build_model("resnet18", 2, pretrained=False, in_channels=shape[0])
@@ -373,7 +373,7 @@ def inspector(labels_csv: str, clips: int) -> dict:
     Uses ``woodcock_widgets.widgets.SpectrogramInspector`` when it exists; otherwise the core
     path it stands on (load, spectrogram, PNG bytes, WAV bytes), reported as such.
     """
-    from woodcock_widgets.pipeline import prepare_labels
+    from woodcock_widgets.workflow.pipeline import prepare_labels
 
     table = prepare_labels(labels_csv, "sound_type", MAPPING, new_column="woodcock_song")
     files = list(table.df["filename"])[: max(2, clips)]
@@ -388,8 +388,8 @@ def inspector(labels_csv: str, clips: int) -> dict:
             times.append(c.seconds)
         path = "SpectrogramInspector next"
     else:
-        from woodcock_widgets.audio import Audio
-        from woodcock_widgets.preprocessing import Preprocessing
+        from woodcock_widgets.audio.clip import Audio
+        from woodcock_widgets.audio.preprocessing import Preprocessing
 
         pre = Preprocessing()
 
@@ -531,7 +531,7 @@ def rss_index(n: int) -> dict:
     import pandas as pd
     import torch  # noqa: F401 - imported before the baseline, as in any training session
 
-    from woodcock_widgets.datasets import AudioClipDataset
+    from woodcock_widgets.ml.datasets import AudioClipDataset
 
     gc.collect()
     before = common.rss_bytes()

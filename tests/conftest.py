@@ -30,7 +30,7 @@ def real_audio() -> Path:
 @pytest.fixture(scope="session")
 def small_data(tmp_path_factory) -> Path:
     """A built-in dataset of 28 clips (12 song, 4 call, 12 absent); returns the CSV path."""
-    from woodcock_widgets.data import make_woodcock_dataset
+    from woodcock_widgets.data.synthetic import make_woodcock_dataset
 
     out = tmp_path_factory.mktemp("small_data")
     return make_woodcock_dataset(out, n_song=12, n_call=4, n_absent=12, seed=1)
@@ -39,7 +39,7 @@ def small_data(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_preprocessing():
     """Tutorial preprocessing with a 64x64 image, so tiny training runs take seconds."""
-    from woodcock_widgets.preprocessing import Preprocessing
+    from woodcock_widgets.audio.preprocessing import Preprocessing
 
     return Preprocessing(image_shape=(64, 64))
 
@@ -47,7 +47,7 @@ def tiny_preprocessing():
 @pytest.fixture(scope="session")
 def song_table(small_data):
     """The small dataset with the tutorial's remap (calls are not songs) and numeric codes."""
-    from woodcock_widgets.pipeline import prepare_labels
+    from woodcock_widgets.workflow.pipeline import prepare_labels
 
     return prepare_labels(
         small_data,
@@ -60,8 +60,8 @@ def song_table(small_data):
 @pytest.fixture(scope="session")
 def trained_run(tmp_path_factory, song_table, tiny_preprocessing) -> Path:
     """A finished 2-epoch run folder (random init, 64x64 input); returns its path."""
-    from woodcock_widgets.pipeline import new_trainer
-    from woodcock_widgets.training import TrainingConfig
+    from woodcock_widgets.ml.training import TrainingConfig
+    from woodcock_widgets.workflow.pipeline import new_trainer
 
     run_dir = tmp_path_factory.mktemp("trained") / "run"
     cfg = TrainingConfig(epochs=2, batch_size=8, log_every=1, seed=0)

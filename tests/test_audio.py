@@ -1,4 +1,4 @@
-"""Tests for woodcock_widgets.audio: loading, mix-down, resampling, trim/pad, WAV bytes, errors."""
+"""Tests for the clip module: loading, mix-down, resampling, trim/pad, WAV bytes, errors."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 import soundfile as sf
 
 from woodcock_widgets import Audio
-from woodcock_widgets.audio import audio_info
+from woodcock_widgets.audio.clip import audio_info
 from woodcock_widgets.errors import AudioLoadError, WoodcockError
 
 

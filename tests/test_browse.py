@@ -1,4 +1,4 @@
-"""Tests for woodcock_widgets.browse: row filters, pages, and one clip as PNG + WAV bytes."""
+"""Tests for woodcock_widgets.tables.browse: row filters, pages, and one clip as PNG + WAV bytes."""
 
 from __future__ import annotations
 
@@ -10,8 +10,10 @@ import pytest
 import soundfile as sf
 from PIL import Image
 
-from woodcock_widgets.audio import Audio
-from woodcock_widgets.browse import (
+from woodcock_widgets.audio.clip import Audio
+from woodcock_widgets.audio.preprocessing import Preprocessing
+from woodcock_widgets.errors import AudioLoadError, LabelError
+from woodcock_widgets.tables.browse import (
     distinct_values,
     filter_rows,
     load_audio,
@@ -19,9 +21,7 @@ from woodcock_widgets.browse import (
     page_rows,
     render_clip,
 )
-from woodcock_widgets.errors import AudioLoadError, LabelError
-from woodcock_widgets.labels import read_labels
-from woodcock_widgets.preprocessing import Preprocessing
+from woodcock_widgets.tables.labels import read_labels
 
 
 @pytest.fixture(scope="module")

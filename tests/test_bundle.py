@@ -4,10 +4,10 @@ import urllib.request
 import pytest
 import torch
 
-from woodcock_widgets.bundle import BUNDLE_FORMAT, BUNDLE_VERSION, ModelBundle, versions
+from woodcock_widgets.audio.preprocessing import Preprocessing
 from woodcock_widgets.errors import BundleError
-from woodcock_widgets.models import build_model
-from woodcock_widgets.preprocessing import Preprocessing
+from woodcock_widgets.ml.bundle import BUNDLE_FORMAT, BUNDLE_VERSION, ModelBundle, versions
+from woodcock_widgets.ml.models import build_model
 
 LABELS = {0: "scolopax-minor-absent", 1: "scolopax-minor-present"}
 

@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from woodcock_widgets.bundle import ModelBundle
-from woodcock_widgets.predict import RAVEN_COLUMNS, read_raven_table
+from woodcock_widgets.ml.bundle import ModelBundle
+from woodcock_widgets.ml.predict import RAVEN_COLUMNS, read_raven_table
 
 ROOT = Path(__file__).resolve().parents[1]
 MAP = ["--map", "song=present", "--map", "call=absent", "--map", "na=absent"]

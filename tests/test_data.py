@@ -1,4 +1,4 @@
-"""Tests for woodcock_widgets.data: the generated dataset, the download, safe extraction."""
+"""Tests for the synthetic module: the generated dataset, the download, safe extraction."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ import pytest
 import soundfile as sf
 from scipy.signal import spectrogram
 
-from woodcock_widgets.data import (
+from woodcock_widgets.data.synthetic import (
     LABELS_FILENAME,
     PRESETS,
     download_woodcock,

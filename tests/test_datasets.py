@@ -1,4 +1,4 @@
-"""Tests for woodcock_widgets.datasets: tensors, labels, cache, augmentation, errors."""
+"""Tests for woodcock_widgets.ml.datasets: tensors, labels, cache, augmentation, errors."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import pytest
 import soundfile as sf
 import torch
 
-from woodcock_widgets.datasets import AudioClipDataset, Augmentation
+from woodcock_widgets.audio.preprocessing import Preprocessing
 from woodcock_widgets.errors import AudioLoadError, LabelError
-from woodcock_widgets.preprocessing import Preprocessing
+from woodcock_widgets.ml.datasets import AudioClipDataset, Augmentation
 
 CODE = "NumericLabels"
 
@@ -239,9 +239,9 @@ def test_offset_column_selects_the_clip_within_a_file(tmp_path, table, tiny_prep
 
 def test_tutorial_names_are_importable_from_the_package():
     from woodcock_widgets import Audio, SingleTargetAudioDataset, Spectrogram, train
-    from woodcock_widgets.audio import Audio as A
-    from woodcock_widgets.spectrogram import Spectrogram as S
-    from woodcock_widgets.training import train as T
+    from woodcock_widgets.audio.clip import Audio as A
+    from woodcock_widgets.audio.spectrogram import Spectrogram as S
+    from woodcock_widgets.ml.training import train as T
 
     assert SingleTargetAudioDataset is AudioClipDataset
     assert (Audio, Spectrogram, train) == (A, S, T)

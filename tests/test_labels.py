@@ -1,4 +1,4 @@
-"""Tests for woodcock_widgets.labels: reading, validation, paths, remapping, codes, saving."""
+"""Tests for the labels module: reading, validation, paths, remapping, codes, saving."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import soundfile as sf
 
 from woodcock_widgets import LabelMap, numeric_labels, read_labels, remap_labels
 from woodcock_widgets.errors import LabelError, WoodcockError
-from woodcock_widgets.labels import apply_corrections, check_label_column, save_labels
+from woodcock_widgets.tables.labels import apply_corrections, check_label_column, save_labels
 
 TUTORIAL_MAP = {"song": "present", "call": "absent", "na": "absent"}
 

@@ -1,4 +1,4 @@
-"""Tests for woodcock_widgets.metrics against values computed by hand."""
+"""Tests for woodcock_widgets.ml.metrics against values computed by hand."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from woodcock_widgets.metrics import classification_metrics, confusion, threshold_metrics
+from woodcock_widgets.ml.metrics import classification_metrics, confusion, threshold_metrics
 
 # 8 clips, 3 classes; class "c" is never predicted
 Y_TRUE = [0, 0, 0, 1, 1, 1, 1, 2]

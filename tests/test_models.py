@@ -4,9 +4,9 @@ import warnings
 import pytest
 import torch
 
-from woodcock_widgets import models
 from woodcock_widgets.errors import ModelError
-from woodcock_widgets.models import build_model, resolve_pretrained_weights
+from woodcock_widgets.ml import models
+from woodcock_widgets.ml.models import build_model, resolve_pretrained_weights
 
 
 @pytest.fixture

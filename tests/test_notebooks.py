@@ -23,7 +23,7 @@ import papermill as pm
 import pytest
 import soundfile as sf
 
-from woodcock_widgets.tutorial import (
+from woodcock_widgets.tutorial.runner import (
     PRESETS,
     RECORD_FILENAME,
     STAGES,
@@ -33,7 +33,7 @@ from woodcock_widgets.tutorial import (
 )
 
 ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOKS = ROOT / "notebooks"
+NOTEBOOKS = ROOT / "woodcock_widgets" / "tutorial" / "notebooks"
 STAGE_NAMES = [s.name for s in STAGES]
 PY_TYPES = {"str": str, "int": int, "float": float, "bool": bool, "dict": dict, "list": list}
 
@@ -200,7 +200,7 @@ def test_binder_environment_is_cpu_torch_lab4_widgets8_and_installs_the_kit():
 
 def test_readme_binder_and_colab_links_open_the_first_notebook():
     readme = (ROOT / "README.md").read_text()
-    first = f"notebooks/{STAGE_NAMES[0]}.ipynb"
+    first = f"woodcock_widgets/tutorial/notebooks/{STAGE_NAMES[0]}.ipynb"
     assert "mybinder.org/v2/gh/" in readme and f"?urlpath=lab/tree/{first}" in readme
     assert re.search(r"colab\.research\.google\.com/github/\S+/" + re.escape(first), readme)
 
@@ -277,7 +277,7 @@ def test_stage3_split_is_disjoint_complete_and_reported(smoke_run):
 @pytest.mark.notebook
 @pytest.mark.slow
 def test_stage4_training_run_folder_and_bundle(smoke_run):
-    from woodcock_widgets.bundle import ModelBundle
+    from woodcock_widgets.ml.bundle import ModelBundle
 
     train_dir = smoke_run / "training"
     history = pd.read_csv(train_dir / "history.csv")
@@ -295,7 +295,7 @@ def test_stage4_training_run_folder_and_bundle(smoke_run):
 @pytest.mark.notebook
 @pytest.mark.slow
 def test_stage5_predictions_and_raven_table(smoke_run):
-    from woodcock_widgets.predict import read_raven_table
+    from woodcock_widgets.ml.predict import read_raven_table
 
     classes = ["scolopax-minor-absent", "scolopax-minor-present"]
     valid = pd.read_csv(smoke_run / "valid.csv")

@@ -1,4 +1,4 @@
-"""Tests for woodcock_widgets.predict: windows, scores, detections and Raven tables."""
+"""Tests for woodcock_widgets.ml.predict: windows, scores, detections and Raven tables."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from woodcock_widgets.bundle import ModelBundle
 from woodcock_widgets.errors import AudioLoadError, LabelError
-from woodcock_widgets.predict import (
+from woodcock_widgets.ml.bundle import ModelBundle
+from woodcock_widgets.ml.predict import (
     RAVEN_COLUMNS,
     clip_windows,
     detections,

@@ -1,4 +1,4 @@
-"""Tests for woodcock_widgets.preprocessing: tutorial defaults, round trip, file → tensor."""
+"""Tests for woodcock_widgets.audio.preprocessing: tutorial defaults, round trip, file → tensor."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import soundfile as sf
 import torch
 
 from woodcock_widgets import Audio, Preprocessing
-from woodcock_widgets.preprocessing import image_to_tensor
+from woodcock_widgets.audio.preprocessing import image_to_tensor
 
 
 def _noise(seconds: float, sr: int, seed: int = 0, amp: float = 0.1) -> np.ndarray:

@@ -13,7 +13,7 @@ import soundfile as sf
 import torch
 
 from woodcock_widgets import Audio, Preprocessing, Spectrogram
-from woodcock_widgets.audio import audio_info
+from woodcock_widgets.audio.clip import audio_info
 from woodcock_widgets.errors import AudioLoadError
 
 pytestmark = pytest.mark.real_audio
@@ -112,8 +112,8 @@ def test_other_rates_are_resampled_to_22050(real_audio, name):
 
 @pytest.mark.slow
 def test_prediction_on_the_soundscape_with_overlap(real_audio, trained_run):
-    from woodcock_widgets.bundle import ModelBundle
-    from woodcock_widgets.predict import predict
+    from woodcock_widgets.ml.bundle import ModelBundle
+    from woodcock_widgets.ml.predict import predict
 
     bundle = ModelBundle.load(trained_run / "best.pt")
     path = real_audio / "birds_10s.wav"  # 10.13 s at 32 kHz

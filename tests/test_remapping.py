@@ -1,14 +1,14 @@
-"""Tests for woodcock_widgets.remapping: the label remapper's preview (counts, codes, unmapped)."""
+"""Tests for the remapping module: the label remapper's preview (counts, codes, unmapped)."""
 
 from __future__ import annotations
 
 import pandas as pd
 import pytest
 
-from woodcock_widgets import pipeline
 from woodcock_widgets.errors import LabelError
-from woodcock_widgets.labels import read_labels
-from woodcock_widgets.remapping import CODE_COLUMN, identity_mapping, preview_remap
+from woodcock_widgets.tables.labels import read_labels
+from woodcock_widgets.tables.remapping import CODE_COLUMN, identity_mapping, preview_remap
+from woodcock_widgets.workflow import pipeline
 
 TUTORIAL = {"song": "present", "call": "absent", "na": "absent"}
 

@@ -1,4 +1,4 @@
-"""Tests for woodcock_widgets.review: scores, thresholds, confusion cells and corrections."""
+"""Tests for woodcock_widgets.ml.review: scores, thresholds, confusion cells and corrections."""
 
 from __future__ import annotations
 
@@ -7,12 +7,11 @@ import pandas as pd
 import pytest
 import torch
 
-from woodcock_widgets.bundle import ModelBundle
 from woodcock_widgets.errors import LabelError
-from woodcock_widgets.labels import apply_corrections, read_labels
-from woodcock_widgets.metrics import confusion, threshold_metrics
-from woodcock_widgets.predict import predict
-from woodcock_widgets.review import (
+from woodcock_widgets.ml.bundle import ModelBundle
+from woodcock_widgets.ml.metrics import confusion, threshold_metrics
+from woodcock_widgets.ml.predict import predict
+from woodcock_widgets.ml.review import (
     ClipScores,
     add_correction,
     class_values,
@@ -22,6 +21,7 @@ from woodcock_widgets.review import (
     true_codes,
     write_corrections,
 )
+from woodcock_widgets.tables.labels import apply_corrections, read_labels
 
 SCORES = np.array([[0.9, 0.1], [0.4, 0.6], [0.7, 0.3], [0.2, 0.8], [0.55, 0.45]])
 TRUTH = np.array([0, 1, 1, 0, 1])

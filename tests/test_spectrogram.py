@@ -1,4 +1,4 @@
-"""Tests for woodcock_widgets.spectrogram: STFT, dB limits, band-pass, image, PNG, tensor."""
+"""Tests for woodcock_widgets.audio.spectrogram: STFT, dB limits, band-pass, image, PNG, tensor."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from PIL import Image
 from scipy.signal import spectrogram as scipy_spectrogram
 
 from woodcock_widgets import Audio, Spectrogram
-from woodcock_widgets.spectrogram import power_to_db, stft_power
+from woodcock_widgets.audio.spectrogram import power_to_db, stft_power
 
 SR = 22050
 

@@ -1,4 +1,4 @@
-"""Tests for woodcock_widgets.splits: seeded stratified/grouped splits, balance, leakage."""
+"""Tests for woodcock_widgets.tables.splits: seeded stratified/grouped splits, balance, leakage."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 
 from woodcock_widgets import balance_report, split_train_valid
 from woodcock_widgets.errors import LabelError, SplitError
-from woodcock_widgets.splits import check_leakage
+from woodcock_widgets.tables.splits import check_leakage
 
 
 def _table(counts: dict[str, int], clips_per_recording: int | None = None) -> pd.DataFrame:

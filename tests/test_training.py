@@ -5,12 +5,10 @@ import pytest
 import torch
 
 from woodcock_widgets import train
-from woodcock_widgets.bundle import ModelBundle
 from woodcock_widgets.errors import TrainingError
-from woodcock_widgets.models import build_model
-from woodcock_widgets.pipeline import make_datasets, new_trainer, resume_trainer
-from woodcock_widgets.splits import split_train_valid
-from woodcock_widgets.training import (
+from woodcock_widgets.ml.bundle import ModelBundle
+from woodcock_widgets.ml.models import build_model
+from woodcock_widgets.ml.training import (
     Callback,
     Trainer,
     TrainingConfig,
@@ -18,6 +16,8 @@ from woodcock_widgets.training import (
     pick_precision,
     recalibrate_batchnorm,
 )
+from woodcock_widgets.tables.splits import split_train_valid
+from woodcock_widgets.workflow.pipeline import make_datasets, new_trainer, resume_trainer
 
 
 @pytest.fixture
@@ -293,7 +293,7 @@ def test_finished_run_folder_keeps_weights_not_momentum(datasets, tmp_path):
     last epoch is written, only weights and hyper-parameters remain, and best.pt drops its
     optimizer state as soon as it stops sharing last.pt's file.
     """
-    from woodcock_widgets.bundle import read_bundle_payload
+    from woodcock_widgets.ml.bundle import read_bundle_payload
 
     seen = {}
 
@@ -322,8 +322,8 @@ def test_finished_run_folder_keeps_weights_not_momentum(datasets, tmp_path):
 def test_slim_best_drops_only_the_optimizer_state(trained_run, tmp_path):
     import shutil
 
-    from woodcock_widgets.bundle import read_bundle_payload
-    from woodcock_widgets.training import _slim_best
+    from woodcock_widgets.ml.bundle import read_bundle_payload
+    from woodcock_widgets.ml.training import _slim_best
 
     full = trained_run / "checkpoints" / "epoch-0001.pt"  # mid-run: with momentum buffers
     assert read_bundle_payload(full)["training_state"]["optimizer"]["state"]

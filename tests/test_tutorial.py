@@ -13,7 +13,7 @@ import pytest
 
 from woodcock_widgets.__main__ import main
 from woodcock_widgets.errors import TutorialError, WoodcockError
-from woodcock_widgets.tutorial import (
+from woodcock_widgets.tutorial.runner import (
     PRESETS,
     RECORD_FILENAME,
     declared_parameters,
@@ -22,7 +22,7 @@ from woodcock_widgets.tutorial import (
     run_tutorial,
 )
 
-NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "woodcock_widgets" / "tutorial" / "notebooks"
 
 
 @pytest.fixture(scope="module")

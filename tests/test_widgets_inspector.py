@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 from _widget_helpers import png_size, record_comms, wav
 
-from woodcock_widgets.audio import Audio
-from woodcock_widgets.browse import filter_rows
-from woodcock_widgets.labels import read_labels
-from woodcock_widgets.preprocessing import Preprocessing
+from woodcock_widgets.audio.clip import Audio
+from woodcock_widgets.audio.preprocessing import Preprocessing
+from woodcock_widgets.tables.browse import filter_rows
+from woodcock_widgets.tables.labels import read_labels
 from woodcock_widgets.widgets import SpectrogramInspector
 from woodcock_widgets.widgets._plots import BLANK_PNG, set_spectrogram
 

@@ -6,11 +6,11 @@ import pandas as pd
 import pytest
 
 from woodcock_widgets.errors import LabelError
-from woodcock_widgets.labels import read_labels
-from woodcock_widgets.pipeline import CODE_COLUMN, prepare_labels
-from woodcock_widgets.remapping import preview_remap
-from woodcock_widgets.splits import split_train_valid
+from woodcock_widgets.tables.labels import read_labels
+from woodcock_widgets.tables.remapping import preview_remap
+from woodcock_widgets.tables.splits import split_train_valid
 from woodcock_widgets.widgets import LabelRemapper
+from woodcock_widgets.workflow.pipeline import CODE_COLUMN, prepare_labels
 
 TUTORIAL = {"song": "present", "call": "absent", "na": "absent"}
 

@@ -7,17 +7,17 @@ import pandas as pd
 import pytest
 from _widget_helpers import png_size, wav
 
-from woodcock_widgets.bundle import ModelBundle
 from woodcock_widgets.errors import LabelError
-from woodcock_widgets.labels import apply_corrections, read_labels
-from woodcock_widgets.metrics import confusion, threshold_metrics
-from woodcock_widgets.predict import (
+from woodcock_widgets.ml.bundle import ModelBundle
+from woodcock_widgets.ml.metrics import confusion, threshold_metrics
+from woodcock_widgets.ml.predict import (
     clip_windows,
     detections,
     predict_recording,
     read_raven_table,
 )
-from woodcock_widgets.review import score_clips
+from woodcock_widgets.ml.review import score_clips
+from woodcock_widgets.tables.labels import apply_corrections, read_labels
 from woodcock_widgets.widgets import ResultsReview
 
 pytestmark = pytest.mark.slow  # every test reviews the trained_run fixture

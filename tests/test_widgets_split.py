@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from woodcock_widgets.labels import read_labels
-from woodcock_widgets.splits import split_train_valid
+from woodcock_widgets.tables.labels import read_labels
+from woodcock_widgets.tables.splits import split_train_valid
 from woodcock_widgets.widgets import SplitBalance
 
 

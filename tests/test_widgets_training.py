@@ -9,12 +9,12 @@ import pandas as pd
 import pytest
 from _widget_helpers import record_comms
 
-from woodcock_widgets.bundle import ModelBundle, read_bundle_payload
 from woodcock_widgets.errors import ModelError, TrainingError
-from woodcock_widgets.pipeline import LabeledTable
-from woodcock_widgets.training import History
+from woodcock_widgets.ml.bundle import ModelBundle, read_bundle_payload
+from woodcock_widgets.ml.training import History
 from woodcock_widgets.widgets import TrainingControl
 from woodcock_widgets.widgets.training_control import CURVES
+from woodcock_widgets.workflow.pipeline import LabeledTable
 
 
 @pytest.fixture

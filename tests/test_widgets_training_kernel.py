@@ -9,9 +9,9 @@ import pytest
 pytestmark = pytest.mark.slow
 
 SETUP = """
-from woodcock_widgets.data import make_woodcock_dataset
-from woodcock_widgets.pipeline import prepare_labels
-from woodcock_widgets.preprocessing import Preprocessing
+from woodcock_widgets.data.synthetic import make_woodcock_dataset
+from woodcock_widgets.workflow.pipeline import prepare_labels
+from woodcock_widgets.audio.preprocessing import Preprocessing
 from woodcock_widgets.widgets import TrainingControl
 csv = make_woodcock_dataset({data!r}, n_song=8, n_call=2, n_absent=8, seed=3)
 table = prepare_labels(csv, "woodcock")

@@ -45,3 +45,15 @@ class ArchiveError(WoodcockError):
 
 class TutorialError(WoodcockError):
     """The tutorial's notebook chain cannot run as asked, or one of its stages failed."""
+
+
+class AnnotationError(LabelError):
+    """An annotation table (Raven, Audacity, CSV of events) cannot be read or used."""
+
+
+class EmbeddingError(WoodcockError):
+    """An embedding model is missing (an optional extra not installed) or cannot run."""
+
+
+class PredictionError(WoodcockError):
+    """Prediction over a folder cannot run as asked (no audio found, bad output folder)."""

@@ -14,7 +14,7 @@ from pathlib import Path
 import nbformat
 
 ROOT = Path(__file__).resolve().parents[2]
-NOTEBOOKS = ROOT / "notebooks"
+NOTEBOOKS = ROOT / "woodcock_widgets" / "tutorial" / "notebooks"
 
 # words that tie a console error to our widget stack (not to, say, a missing favicon)
 WIDGET_ERROR_WORDS = (

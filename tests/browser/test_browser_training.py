@@ -20,7 +20,7 @@ from labdriver import (
     write_notebook,
 )
 
-from woodcock_widgets.bundle import ModelBundle, read_bundle_payload
+from woodcock_widgets.ml.bundle import ModelBundle, read_bundle_payload
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -30,9 +30,9 @@ EPOCHS = 4
 def control_cells(data_dir, run_dir) -> list[str]:
     return [
         (
-            "from woodcock_widgets.data import make_woodcock_dataset\n"
-            "from woodcock_widgets.pipeline import prepare_labels\n"
-            "from woodcock_widgets.preprocessing import Preprocessing\n"
+            "from woodcock_widgets.data.synthetic import make_woodcock_dataset\n"
+            "from woodcock_widgets.workflow.pipeline import prepare_labels\n"
+            "from woodcock_widgets.audio.preprocessing import Preprocessing\n"
             "from woodcock_widgets.widgets import TrainingControl\n"
             f"csv = make_woodcock_dataset({str(data_dir)!r}, n_song=8, n_call=4, n_absent=8,"
             " seed=3)\n"

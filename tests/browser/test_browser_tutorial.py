@@ -42,7 +42,7 @@ from labdriver import (
     widget_console_errors,
 )
 
-from woodcock_widgets.tutorial import STAGES, declared_parameters, resolve_parameters
+from woodcock_widgets.tutorial.runner import STAGES, declared_parameters, resolve_parameters
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

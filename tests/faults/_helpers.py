@@ -68,7 +68,7 @@ class FaultRecorder:
 
 def micro_config(**overrides):
     """A tiny, bit-reproducible CPU configuration: fp32, one thread, 3 epochs of 2 batches."""
-    from woodcock_widgets.training import TrainingConfig
+    from woodcock_widgets.ml.training import TrainingConfig
 
     settings = dict(
         epochs=3, batch_size=8, log_every=1, seed=0, precision="fp32", num_threads=1, device="cpu"
@@ -123,7 +123,7 @@ def check_run_folder(run_dir: Path, exact: bool = False) -> int:
     """
     import torch
 
-    from woodcock_widgets.bundle import ModelBundle, read_bundle_payload
+    from woodcock_widgets.ml.bundle import ModelBundle, read_bundle_payload
 
     run_dir = Path(run_dir)
     if (run_dir / "config.json").exists():
@@ -154,7 +154,7 @@ def assert_same_weights(run_a: Path, run_b: Path) -> None:
     """Every tensor of the two runs' ``last.pt`` is bit-identical."""
     import torch
 
-    from woodcock_widgets.bundle import read_bundle_payload
+    from woodcock_widgets.ml.bundle import read_bundle_payload
 
     a = read_bundle_payload(Path(run_a) / "last.pt")["state_dict"]
     b = read_bundle_payload(Path(run_b) / "last.pt")["state_dict"]

@@ -9,7 +9,7 @@ import sys
 
 import pandas as pd
 
-from woodcock_widgets.labels import save_labels
+from woodcock_widgets.tables.labels import save_labels
 
 
 def main() -> None:

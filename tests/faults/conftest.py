@@ -42,7 +42,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
 @pytest.fixture(scope="session")
 def fault_csv(tmp_path_factory) -> Path:
     """20 built-in clips (8 song, 4 call, 8 absent); returns the label CSV."""
-    from woodcock_widgets.data import make_woodcock_dataset
+    from woodcock_widgets.data.synthetic import make_woodcock_dataset
 
     return make_woodcock_dataset(
         tmp_path_factory.mktemp("fault_data"), n_song=8, n_call=4, n_absent=8, seed=3
@@ -52,7 +52,7 @@ def fault_csv(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def fault_table(fault_csv):
     """The 20 clips with the tutorial's remap and numeric codes."""
-    from woodcock_widgets.pipeline import prepare_labels
+    from woodcock_widgets.workflow.pipeline import prepare_labels
 
     return prepare_labels(fault_csv, "sound_type", LABEL_MAP, new_column="woodcock_song")
 
@@ -60,7 +60,7 @@ def fault_table(fault_csv):
 @pytest.fixture(scope="session")
 def micro_pre():
     """Tutorial preprocessing with a 32x32 image."""
-    from woodcock_widgets.preprocessing import Preprocessing
+    from woodcock_widgets.audio.preprocessing import Preprocessing
 
     return Preprocessing(image_shape=(32, 32))
 
@@ -80,7 +80,7 @@ def reference_run(tmp_path_factory, fault_table, micro_pre) -> Path:
     """An uninterrupted run of :func:`micro_config` (the result resumed runs must equal)."""
     import torch
 
-    from woodcock_widgets.pipeline import new_trainer
+    from woodcock_widgets.workflow.pipeline import new_trainer
 
     threads = torch.get_num_threads()
     run_dir = tmp_path_factory.mktemp("reference") / "run"

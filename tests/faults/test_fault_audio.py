@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from woodcock_widgets.audio import Audio
-from woodcock_widgets.datasets import AudioClipDataset
+from woodcock_widgets.audio.clip import Audio
+from woodcock_widgets.audio.spectrogram import Spectrogram
 from woodcock_widgets.errors import AudioLoadError
-from woodcock_widgets.spectrogram import Spectrogram
+from woodcock_widgets.ml.datasets import AudioClipDataset
 
 pytestmark = pytest.mark.faults
 
@@ -190,9 +190,9 @@ def test_real_very_short_recording(fault, micro_pre, real_audio):
 def test_much_longer_than_a_clip_is_cut_in_windows(tmp_path, fault, micro_pre):
     import torch
 
-    from woodcock_widgets.bundle import ModelBundle
-    from woodcock_widgets.models import build_model
-    from woodcock_widgets.predict import predict_recording
+    from woodcock_widgets.ml.bundle import ModelBundle
+    from woodcock_widgets.ml.models import build_model
+    from woodcock_widgets.ml.predict import predict_recording
 
     seconds = 61.0
     x = np.zeros(int(seconds * SR), np.float32)
@@ -220,7 +220,7 @@ def test_much_longer_than_a_clip_is_cut_in_windows(tmp_path, fault, micro_pre):
 
 
 def test_spaces_and_non_ascii_in_paths(tmp_path, fault, micro_pre):
-    from woodcock_widgets.labels import read_labels
+    from woodcock_widgets.tables.labels import read_labels
 
     folder = tmp_path / "Feld Aufnahmen – Schnepfe 鹬"
     folder.mkdir()
@@ -248,9 +248,9 @@ def test_file_removed_between_indexing_and_loading(tmp_path, fault, micro_pre):
 def test_unreadable_files_are_skipped_and_reported_by_predict(tmp_path, fault, micro_pre):
     import torch
 
-    from woodcock_widgets.bundle import ModelBundle
-    from woodcock_widgets.models import build_model
-    from woodcock_widgets.predict import predict
+    from woodcock_widgets.ml.bundle import ModelBundle
+    from woodcock_widgets.ml.models import build_model
+    from woodcock_widgets.ml.predict import predict
 
     good = _wav(tmp_path / "good.wav", _tone(2.0, SR))
     empty = tmp_path / "empty.wav"

@@ -24,8 +24,8 @@ import pytest
 import torch
 
 from woodcock_widgets.errors import TrainingError
-from woodcock_widgets.labels import apply_corrections, save_labels
-from woodcock_widgets.pipeline import new_trainer, resume_trainer
+from woodcock_widgets.tables.labels import apply_corrections, save_labels
+from woodcock_widgets.workflow.pipeline import new_trainer, resume_trainer
 
 from ._helpers import ROOT, check_run_folder, cli_env, micro_config, temp_files
 

@@ -23,7 +23,7 @@ import pytest
 
 from woodcock_widgets.__main__ import main
 from woodcock_widgets.errors import TrainingError
-from woodcock_widgets.pipeline import new_trainer, resume_trainer
+from woodcock_widgets.workflow.pipeline import new_trainer, resume_trainer
 
 from ._helpers import (
     ROOT,

@@ -10,9 +10,9 @@ import pytest
 import soundfile as sf
 
 from woodcock_widgets.errors import LabelError, SplitError
-from woodcock_widgets.labels import read_labels
-from woodcock_widgets.pipeline import CODE_COLUMN, new_trainer, prepare_labels
-from woodcock_widgets.splits import split_train_valid
+from woodcock_widgets.tables.labels import read_labels
+from woodcock_widgets.tables.splits import split_train_valid
+from woodcock_widgets.workflow.pipeline import CODE_COLUMN, new_trainer, prepare_labels
 
 from ._helpers import LABEL_MAP, micro_config
 

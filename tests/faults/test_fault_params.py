@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 
 from woodcock_widgets.__main__ import main
-from woodcock_widgets.bundle import ModelBundle, read_bundle_payload
 from woodcock_widgets.errors import SplitError, TrainingError
-from woodcock_widgets.pipeline import new_trainer, resume_trainer
+from woodcock_widgets.ml.bundle import ModelBundle, read_bundle_payload
+from woodcock_widgets.workflow.pipeline import new_trainer, resume_trainer
 
 from ._helpers import check_run_folder, micro_config, temp_files
 
@@ -155,7 +155,7 @@ def test_learning_rate_that_makes_the_loss_nan(fault, fault_table, tmp_path, mic
 )
 def test_tutorial_runner_refuses_bad_parameters(fault, tmp_path, parameters, named):
     from woodcock_widgets.errors import TutorialError, WoodcockError
-    from woodcock_widgets.tutorial import run_tutorial
+    from woodcock_widgets.tutorial.runner import run_tutorial
 
     run_dir = tmp_path / "run"
     with fault.error(f"tutorial parameters {parameters}", WoodcockError, *named) as info:

@@ -17,10 +17,10 @@ import pytest
 import torch
 
 from woodcock_widgets.__main__ import main
-from woodcock_widgets.bundle import BUNDLE_FORMAT, ModelBundle, read_bundle_payload
-from woodcock_widgets.data import download_woodcock, safe_extract
+from woodcock_widgets.data.synthetic import download_woodcock, safe_extract
 from woodcock_widgets.errors import ArchiveError, BundleError, TrainingError
-from woodcock_widgets.pipeline import resume_trainer
+from woodcock_widgets.ml.bundle import BUNDLE_FORMAT, ModelBundle, read_bundle_payload
+from woodcock_widgets.workflow.pipeline import resume_trainer
 
 from ._helpers import ROOT
 
@@ -312,7 +312,7 @@ def _sources():
     for folder in ("woodcock_widgets", "benchmarks", "tests"):
         for path in sorted((ROOT / folder).rglob("*.py")):
             yield path.relative_to(ROOT), path.read_text(encoding="utf-8")
-    for nb in sorted((ROOT / "notebooks").glob("*.ipynb")):
+    for nb in sorted((ROOT / "woodcock_widgets" / "tutorial" / "notebooks").glob("*.ipynb")):
         cells = json.loads(nb.read_text(encoding="utf-8"))["cells"]
         for i, cell in enumerate(cells):
             if cell["cell_type"] == "code":

@@ -11,8 +11,10 @@ import ipywidgets as widgets
 import pandas as pd
 import traitlets
 
-from ..audio import Audio
-from ..browse import (
+from ..audio.clip import Audio
+from ..audio.preprocessing import Preprocessing
+from ..errors import LabelError, WoodcockError
+from ..tables.browse import (
     ClipView,
     distinct_values,
     filter_rows,
@@ -21,9 +23,7 @@ from ..browse import (
     page_rows,
     render_clip,
 )
-from ..errors import LabelError, WoodcockError
-from ..labels import read_labels
-from ..preprocessing import Preprocessing
+from ..tables.labels import read_labels
 from ._errors import ErrorLog
 from ._plots import BLANK_PNG, set_spectrogram, show_png, spectrogram_figure
 from ._tables import mapping_html, messages_html

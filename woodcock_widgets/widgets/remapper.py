@@ -12,9 +12,9 @@ import numpy as np
 import pandas as pd
 
 from ..errors import LabelError
-from ..labels import read_labels, save_labels
-from ..pipeline import LabeledTable
-from ..remapping import RemapPreview, identity_mapping, preview_remap
+from ..tables.labels import read_labels, save_labels
+from ..tables.remapping import RemapPreview, identity_mapping, preview_remap
+from ..workflow.pipeline import LabeledTable
 from ._errors import ErrorLog
 from ._plots import bar_figure
 from ._tables import frame_html, mapping_html, messages_html, status_html

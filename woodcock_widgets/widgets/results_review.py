@@ -10,12 +10,10 @@ import ipywidgets as widgets
 import numpy as np
 import pandas as pd
 
-from ..bundle import ModelBundle
 from ..errors import BundleError, LabelError
-from ..labels import read_labels
-from ..pipeline import CODE_COLUMN
-from ..predict import detections, predict_recording, to_raven_table, write_raven_table
-from ..review import (
+from ..ml.bundle import ModelBundle
+from ..ml.predict import detections, predict_recording, to_raven_table, write_raven_table
+from ..ml.review import (
     ClipScores,
     add_correction,
     class_values,
@@ -23,6 +21,8 @@ from ..review import (
     score_clips,
     write_corrections,
 )
+from ..tables.labels import read_labels
+from ..workflow.pipeline import CODE_COLUMN
 from ._errors import ErrorLog
 from ._plots import heatmap_figure, score_figure
 from ._tables import frame_html, mapping_html, status_html

@@ -14,11 +14,11 @@ from pathlib import Path
 import ipywidgets as widgets
 import numpy as np
 
+from ..audio.preprocessing import Preprocessing
 from ..errors import TrainingError
-from ..pipeline import LabeledTable, new_trainer, resume_trainer
-from ..preprocessing import Preprocessing
-from ..splits import SplitResult
-from ..training import Callback, History, Trainer, TrainingConfig
+from ..ml.training import Callback, History, Trainer, TrainingConfig
+from ..tables.splits import SplitResult
+from ..workflow.pipeline import LabeledTable, new_trainer, resume_trainer
 from ._errors import ErrorLog
 from ._plots import line_figure
 from ._tables import status_html

@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from .errors import ArchiveError, DownloadError
+from ..errors import ArchiveError, DownloadError
 
 __all__ = [
     "LABELS_FILENAME",

@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .errors import AudioLoadError, LabelError
-from .labels import LabelMap, check_label_column
-from .preprocessing import Preprocessing, stack_images
+from ..audio.preprocessing import Preprocessing, stack_images
+from ..errors import AudioLoadError, LabelError
+from ..tables.labels import LabelMap, check_label_column
 
 __all__ = ["AudioClipDataset", "SingleTargetAudioDataset", "Augmentation"]
 

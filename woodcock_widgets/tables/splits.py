@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from .errors import SplitError
+from ..errors import SplitError
 from .labels import check_label_column
 
 __all__ = ["SplitResult", "split_train_valid", "balance_report", "check_leakage"]

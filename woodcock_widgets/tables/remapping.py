@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from ..errors import LabelError
+from ..workflow.pipeline import CODE_COLUMN
 from .browse import distinct_values
-from .errors import LabelError
 from .labels import check_label_column, numeric_labels, remap_labels
-from .pipeline import CODE_COLUMN
 
 __all__ = ["RemapPreview", "preview_remap", "identity_mapping"]
 

@@ -34,17 +34,17 @@ import torch
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from .bundle import ModelBundle, read_bundle_payload, versions
-from .datasets import AudioClipDataset
-from .errors import BundleError, TrainingError
-from .io_utils import (
+from ..errors import BundleError, TrainingError
+from ..io_utils import (
     atomic_link_or_copy,
     atomic_torch_save,
     atomic_write_csv,
     atomic_write_json,
     remove_temp_files,
 )
-from .labels import LabelMap
+from ..tables.labels import LabelMap
+from .bundle import ModelBundle, read_bundle_payload, versions
+from .datasets import AudioClipDataset
 from .metrics import classification_metrics
 
 __all__ = [

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 
-from .audio import Audio
+from .clip import Audio
 from .spectrogram import Spectrogram
 
 __all__ = ["Preprocessing", "image_to_tensor", "model_image", "resize_bilinear", "stack_images"]

@@ -10,11 +10,11 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .audio import Audio
+from ..audio.clip import Audio
+from ..audio.preprocessing import model_image, stack_images
+from ..errors import AudioLoadError, LabelError
+from ..io_utils import atomic_write_text
 from .bundle import ModelBundle
-from .errors import AudioLoadError, LabelError
-from .io_utils import atomic_write_text
-from .preprocessing import model_image, stack_images
 
 __all__ = [
     "predict",

@@ -14,14 +14,14 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from .datasets import AudioClipDataset
-from .errors import LabelError, TrainingError
-from .io_utils import atomic_write_csv
-from .labels import numeric_labels, read_labels, remap_labels
-from .models import build_model
-from .preprocessing import Preprocessing
-from .splits import SplitResult, split_train_valid
-from .training import Callback, Trainer, TrainingConfig
+from ..audio.preprocessing import Preprocessing
+from ..errors import LabelError, TrainingError
+from ..io_utils import atomic_write_csv
+from ..ml.datasets import AudioClipDataset
+from ..ml.models import build_model
+from ..ml.training import Callback, Trainer, TrainingConfig
+from ..tables.labels import numeric_labels, read_labels, remap_labels
+from ..tables.splits import SplitResult, split_train_valid
 
 __all__ = [
     "LabeledTable",

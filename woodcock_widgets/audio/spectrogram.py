@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.fft
 
-from .audio import Audio
+from .clip import Audio
 
 __all__ = ["Spectrogram", "stft_power", "power_to_db"]
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from .errors import LabelError
-from .io_utils import atomic_write_csv, remove_temp_files
+from ..errors import LabelError
+from ..io_utils import atomic_write_csv, remove_temp_files
 
 __all__ = [
     "LabelMap",

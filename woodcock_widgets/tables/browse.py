@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from .audio import Audio
-from .errors import LabelError
-from .preprocessing import Preprocessing
+from ..audio.clip import Audio
+from ..audio.preprocessing import Preprocessing
+from ..errors import LabelError
 
 __all__ = [
     "ClipView",
@@ -172,7 +172,7 @@ def render_clip(
     ClipView
     """
     pre = preprocessing or Preprocessing()
-    from .spectrogram import Spectrogram
+    from ..audio.spectrogram import Spectrogram
 
     spec = Spectrogram.from_audio(
         audio,

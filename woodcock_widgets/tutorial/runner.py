@@ -30,8 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import TutorialError
-from .io_utils import atomic_write_json
+from ..errors import TutorialError
+from ..io_utils import atomic_write_json
 
 __all__ = [
     "STAGES",
@@ -129,7 +129,7 @@ def notebooks_dir() -> Path:
         When neither holds the first notebook.
     """
     here = Path(__file__).resolve().parent
-    candidates = (here / "notebooks", here.parent / "notebooks")
+    candidates = (here / "notebooks",)
     for folder in candidates:
         if (folder / f"{STAGES[0].name}.ipynb").is_file():
             return folder

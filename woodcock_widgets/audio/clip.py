@@ -13,7 +13,7 @@ import numpy as np
 import soundfile as sf
 from scipy.signal import resample_poly
 
-from .errors import AudioLoadError
+from ..errors import AudioLoadError
 
 __all__ = ["Audio", "audio_info"]
 
@@ -254,7 +254,7 @@ class Audio:
 
     def save(self, path: str | os.PathLike, subtype: str = "PCM_16") -> Path:
         """Write a WAV file atomically and return its path."""
-        from .io_utils import atomic_write_bytes
+        from ..io_utils import atomic_write_bytes
 
         buf = io.BytesIO()
         sf.write(buf, self.samples, self.sample_rate, format="WAV", subtype=subtype)

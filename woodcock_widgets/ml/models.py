@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .errors import ModelError
+from ..errors import ModelError
 
 __all__ = [
     "ARCHITECTURES",

@@ -15,11 +15,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..errors import LabelError
+from ..tables.labels import save_labels
+from ..workflow.pipeline import CODE_COLUMN
 from .bundle import ModelBundle
-from .errors import LabelError
-from .labels import save_labels
 from .metrics import classification_metrics, confusion, threshold_metrics
-from .pipeline import CODE_COLUMN
 
 __all__ = [
     "ClipScores",

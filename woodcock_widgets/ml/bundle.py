@@ -18,10 +18,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from .errors import BundleError
-from .io_utils import atomic_torch_save
-from .labels import LabelMap
-from .preprocessing import Preprocessing
+from ..audio.preprocessing import Preprocessing
+from ..errors import BundleError
+from ..io_utils import atomic_torch_save
+from ..tables.labels import LabelMap
 
 __all__ = ["ModelBundle", "BUNDLE_FORMAT", "BUNDLE_VERSION", "read_bundle_payload", "versions"]
 
@@ -34,7 +34,7 @@ def versions() -> dict[str, str]:
     import numpy
     import torchvision
 
-    from . import __version__
+    from .. import __version__
 
     return {
         "woodcock_widgets": __version__,

@@ -1,0 +1,1 @@
+"""Tutorial layer: the notebook chain (package data), its parameters and its runner."""
