@@ -10,6 +10,7 @@ import numpy as np
 import scipy.fft
 
 from .clip import Audio
+from .images import image_to_tensor
 
 __all__ = ["Spectrogram", "stft_power", "power_to_db"]
 
@@ -222,6 +223,4 @@ class Spectrogram:
         value_range : tuple of float
             Map the [0, 1] image to this range.
         """
-        from .preprocessing import image_to_tensor
-
         return image_to_tensor(self.to_image(), shape, channels, value_range)

@@ -17,7 +17,7 @@ import pandas as pd
 
 from ..errors import LabelError
 from ..tables.labels import save_labels
-from ..workflow.pipeline import CODE_COLUMN
+from ..tables.labeled import CODE_COLUMN
 from .bundle import ModelBundle
 from .metrics import classification_metrics, confusion, threshold_metrics
 

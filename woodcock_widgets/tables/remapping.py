@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from ..errors import LabelError
-from ..workflow.pipeline import CODE_COLUMN
+from .labeled import CODE_COLUMN
 from .browse import distinct_values
 from .labels import check_label_column, numeric_labels, remap_labels
 

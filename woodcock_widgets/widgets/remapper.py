@@ -14,7 +14,7 @@ import pandas as pd
 from ..errors import LabelError
 from ..tables.labels import read_labels, save_labels
 from ..tables.remapping import RemapPreview, identity_mapping, preview_remap
-from ..workflow.pipeline import LabeledTable
+from ..tables.labeled import LabeledTable
 from ._errors import ErrorLog
 from ._plots import bar_figure
 from ._tables import frame_html, mapping_html, messages_html, status_html

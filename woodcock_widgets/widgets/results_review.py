@@ -22,7 +22,7 @@ from ..ml.review import (
     write_corrections,
 )
 from ..tables.labels import read_labels
-from ..workflow.pipeline import CODE_COLUMN
+from ..tables.labeled import CODE_COLUMN
 from ._errors import ErrorLog
 from ._plots import heatmap_figure, score_figure
 from ._tables import frame_html, mapping_html, status_html

@@ -13,7 +13,7 @@ from ..errors import LabelError, SplitError
 from ..io_utils import atomic_write_csv
 from ..tables.labels import read_labels
 from ..tables.splits import SplitResult, split_train_valid
-from ..workflow.pipeline import LabeledTable
+from ..tables.labeled import LabeledTable
 from ._errors import ErrorLog
 from ._plots import bar_figure
 from ._tables import frame_html, messages_html, status_html

@@ -8,19 +8,18 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 import torch
 
 from ..audio.preprocessing import Preprocessing
-from ..errors import LabelError, TrainingError
+from ..errors import TrainingError
 from ..io_utils import atomic_write_csv
 from ..ml.datasets import AudioClipDataset
 from ..ml.models import build_model
 from ..ml.training import Callback, Trainer, TrainingConfig
-from ..tables.labels import numeric_labels, read_labels, remap_labels
+from ..tables.labeled import CODE_COLUMN, LabeledTable, parse_mapping, prepare_labels
 from ..tables.splits import SplitResult, split_train_valid
 
 __all__ = [
@@ -32,84 +31,6 @@ __all__ = [
     "parse_mapping",
     "CODE_COLUMN",
 ]
-
-#: Column holding the integer class codes the model learns.
-CODE_COLUMN = "NumericLabels"
-
-
-@dataclass(frozen=True)
-class LabeledTable:
-    """A label table with integer codes ready for training.
-
-    Attributes
-    ----------
-    df : pandas.DataFrame
-        The table, with absolute file paths, the class column and ``CODE_COLUMN``.
-    class_column : str
-        The column with class names (after remapping).
-    label_dict : dict of int to str
-        Code → class name.
-    """
-
-    df: pd.DataFrame
-    class_column: str
-    label_dict: dict[int, str]
-
-
-def parse_mapping(items: Sequence[str]) -> dict[str, str]:
-    """Parse ``["song=present", "call=absent"]`` into a dict (for the command line)."""
-    out = {}
-    for item in items:
-        if "=" not in item:
-            raise LabelError(f"mapping {item!r} must look like VALUE=CLASS")
-        k, v = item.split("=", 1)
-        out[k.strip()] = v.strip()
-    return out
-
-
-def prepare_labels(
-    labels: str | os.PathLike | pd.DataFrame,
-    label_column: str = "woodcock",
-    mapping: Mapping[str, str] | None = None,
-    new_column: str | None = None,
-    class_names: Mapping[int, str] | None = None,
-    filename_column: str = "filename",
-) -> LabeledTable:
-    """Read (or take) a label table, remap a column if asked, and add numeric codes.
-
-    Parameters
-    ----------
-    labels : path or pandas.DataFrame
-        A label CSV (paths resolved against its folder) or a table with usable paths.
-    label_column : str
-        Column with the classes (or the values to remap).
-    mapping : mapping, optional
-        Value → class, e.g. ``{"song": "present", "call": "absent", "na": "absent"}``.
-    new_column : str, optional
-        Name of the remapped column (default ``f"{label_column}_class"``).
-    class_names : mapping, optional
-        Code → display name for the label dictionary (default: the class values).
-    filename_column : str
-        The audio path column.
-
-    Returns
-    -------
-    LabeledTable
-    """
-    if isinstance(labels, pd.DataFrame):
-        df = labels.copy()
-    else:
-        df = read_labels(
-            labels,
-            required_columns=(filename_column, label_column),
-            filename_column=filename_column,
-        )
-    column = label_column
-    if mapping:
-        column = new_column or f"{label_column}_class"
-        df = remap_labels(df, label_column, mapping, column)
-    df, label_dict = numeric_labels(df, column, new_column=CODE_COLUMN, class_names=class_names)
-    return LabeledTable(df, column, label_dict)
 
 
 def make_datasets(
