@@ -140,3 +140,107 @@ def test_the_shell_check_catches_violations():
         "subprocess.run(['ls'], shell=False)\n"
     )
     assert len(_shell_uses(ast.parse(code))) == 3
+
+
+# ------------------------------------------------------------------ the layers (issue 11)
+#: What each layer may import from the package (besides itself and the base modules).
+LAYERS = {
+    "audio": set(),
+    "tables": {"audio"},
+    "ml": {"audio", "tables"},
+    "workflow": {"audio", "tables", "ml"},
+    "data": {"audio"},
+    "tutorial": {"audio", "tables", "ml", "workflow", "data"},
+    "widgets": {"audio", "tables", "ml", "workflow", "data"},
+    "cli": {"audio", "tables", "ml", "workflow", "data", "tutorial"},
+}
+BASE = {"errors", "io_utils", "__init__", "__main__"}
+
+
+def _layer_of(module: str) -> str:
+    """``woodcock_widgets.ml.bundle`` → ``ml``; root modules are their own names."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else "__init__"
+
+
+def _module_name(path: Path) -> str:
+    return ".".join(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+
+
+def _package_imports(path: Path, module: str) -> set[str]:
+    """Absolute names of the package modules a source file imports (at any depth)."""
+    package = module.split(".")[:-1]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package[: len(package) - (node.level - 1)]
+                target = ".".join(base + ([node.module] if node.module else []))
+            else:
+                target = node.module or ""
+            if target == "woodcock_widgets" or not target.startswith("woodcock_widgets"):
+                # `from . import x`: the names may be modules of the package
+                if target == "woodcock_widgets":
+                    found.update(f"woodcock_widgets.{a.name}" for a in node.names)
+                continue
+            found.add(target)
+        elif isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name.startswith("woodcock_widgets."))
+    return found
+
+
+def _layer_violations(path: Path, module: str | None = None) -> list[str]:
+    module = module or _module_name(path)
+    own = _layer_of(module)
+    if own in BASE or own not in LAYERS:
+        return []
+    allowed = LAYERS[own] | {own} | BASE
+    bad = []
+    for target in sorted(_package_imports(path, module)):
+        layer = _layer_of(target)
+        if layer not in allowed and layer in LAYERS:
+            bad.append(f"{own} imports {target}")
+    return bad
+
+
+def test_every_package_folder_is_a_known_layer():
+    folders = {p.name for p in PACKAGE.iterdir() if p.is_dir() and (p / "__init__.py").exists()}
+    assert folders <= set(LAYERS), f"unknown layers: {folders - set(LAYERS)}"
+    assert {"audio", "tables", "ml", "workflow", "data", "tutorial", "widgets", "cli"} <= folders
+
+
+@pytest.mark.parametrize(
+    "path", _sources(include_widgets=True), ids=lambda p: str(p.relative_to(PACKAGE))
+)
+def test_each_layer_imports_only_the_layers_below_it(path):
+    assert _layer_violations(path) == []
+
+
+def test_the_layer_check_catches_a_violation(tmp_path):
+    fake = PACKAGE / "tables" / "labels.py"
+    text = fake.read_text() + "\nfrom ..ml.bundle import ModelBundle\n"
+    probe = tmp_path / "probe.py"
+    probe.write_text(text)
+    monkeypatch.setattr(
+        Path, "relative_to", lambda self, other: Path("woodcock_widgets/tables/x.py")
+    )
+    assert _layer_violations(probe) == ["tables imports woodcock_widgets.ml.bundle"]
+
+
+@pytest.mark.parametrize("path", sorted((PACKAGE / "tables").rglob("*.py")), ids=lambda p: p.name)
+def test_table_modules_never_import_torch(path):
+    roots = _imported_roots(ast.parse(path.read_text(), filename=str(path)))
+    assert "torch" not in roots and "torchvision" not in roots, f"{path} imports torch"
+
+
+def test_the_label_remapper_loads_without_torch():
+    script = (
+        "import sys\n"
+        "import woodcock_widgets.tables.remapping, woodcock_widgets.tables.labeled\n"
+        "print('torch' in sys.modules)\n"
+    )
+    r = subprocess.run(
+        [sys.executable, "-c", script], cwd=PACKAGE.parent, capture_output=True, text=True
+    )
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "False"
