@@ -9,6 +9,7 @@ STAMP := $(VENV)/.installed
 RUN_DIR ?= runs/tutorial
 export WOODCOCK_OFFLINE ?= 1
 export WOODCOCK_REAL_AUDIO ?= $(abspath ../shared/real_audio)
+export WOODCOCK_REAL_LABELED ?= $(abspath ../shared/real_labeled)
 
 .PHONY: venv test test-fast tutorial lint format bench browser-deps clean
 
@@ -18,7 +19,7 @@ $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet $(TORCH_SPEC)
-	$(PY) -m pip install --quiet -e '.[test,browser]'
+	$(PY) -m pip install --quiet -e '.[test,browser,birdnet]'
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $(STAMP)
 
@@ -31,12 +32,14 @@ format: venv
 	$(VENV)/bin/ruff check --fix woodcock_widgets tests benchmarks
 
 # Debian's chromium for the browser tests (playwright drives it; no browser download).
+# Installed with apt-get when running as root (CI, containers); elsewhere the target says
+# what to run, and never calls sudo itself.
 CHROMIUM := /usr/bin/chromium
-SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
 browser-deps:
-	@if [ -x $(CHROMIUM) ]; then echo "chromium: $(CHROMIUM)"; else \
-		$(SUDO) apt-get update && $(SUDO) apt-get install -y chromium; fi
+	@if [ -x $(CHROMIUM) ]; then echo "chromium: $(CHROMIUM)"; \
+	elif [ "$$(id -u)" -eq 0 ]; then apt-get update && apt-get install -y chromium; \
+	else echo "error: $(CHROMIUM) is missing; install Debian's chromium (apt-get install chromium) and rerun" >&2; exit 1; fi
 
 test: venv lint browser-deps
 	$(PY) -m pytest
