@@ -3,124 +3,44 @@
 Every reader returns an *events table*: a pandas DataFrame with the columns of
 :data:`EVENT_COLUMNS`, in that order: ``file, start_time, end_time, label, low_freq,
 high_freq, source_file, source_row``. ``file`` is the recording's stem or file name as the
-table names it, until :func:`match_audio` resolves it to an audio path; ``low_freq`` and
-``high_freq`` are NaN where the format has no frequencies; ``source_file`` and ``source_row``
-(1-based line in the source file) say where each event came from, for error messages.
+table names it, until :func:`~woodcock_widgets.tables.matching.match_audio` resolves it to an
+audio path; ``low_freq`` and ``high_freq`` are NaN where the format has no frequencies;
+``source_file`` and ``source_row`` (1-based line in the source file) say where each event came
+from, for error messages.
 
 Each reader also records, in ``events.attrs["annotated_files"]``, the recordings its tables
 covered, including tables with a header and no rows: such a recording was annotated and holds
-no events, so :func:`match_audio` keeps it as an all-negative recording.
+no events, so ``match_audio`` keeps it as an all-negative recording.
 """
 
 from __future__ import annotations
 
 import csv
 import math
-import os
 import re
-import sys
-import warnings
-from dataclasses import dataclass, field
-from pathlib import Path, PureWindowsPath
+from pathlib import Path
 
 import pandas as pd
 
 from woodcock_widgets.errors import AnnotationError
 from woodcock_widgets.io_utils import atomic_write_text
+from woodcock_widgets.tables._events import (
+    EVENT_COLUMNS,
+    _check_times,
+    _concat,
+    _Events,
+    _number,
+    _read_lines,
+    _warn,
+)
 
-__all__ = ["EVENT_COLUMNS", "AUDIO_EXTENSIONS", "MatchReport", "recording_stem", "read_raven"]
-__all__ += ["read_audacity", "read_event_csv", "read_annotations", "write_raven", "match_audio"]
+__all__ = ["EVENT_COLUMNS", "AUDIO_EXTENSIONS", "recording_stem", "read_raven"]
+__all__ += ["read_audacity", "read_event_csv", "read_annotations", "write_raven"]
 
-EVENT_COLUMNS = ["file", "start_time", "end_time", "label", "low_freq", "high_freq"]
-EVENT_COLUMNS += ["source_file", "source_row"]
-_DTYPES = dict(zip(EVENT_COLUMNS, [object, float, float, object, float, float, object, "int64"]))
 AUDIO_EXTENSIONS = (".wav", ".flac", ".mp3", ".ogg", ".aif", ".aiff")
 BEGIN, END, LOW, HIGH = "Begin Time (s)", "End Time (s)", "Low Freq (Hz)", "High Freq (Hz)"
 OFFSET = "File Offset (s)"
 _TABLE_SUFFIX = re.compile(r"(\.table\.\d+)?(\.selections)?\.txt$", re.IGNORECASE)
-_EMPTY_LABELS = ("warn", "drop", "error")
-
-
-def _warn(message: str) -> None:
-    """A UserWarning attributed to the first caller outside this package (the user's code)."""
-    package = os.path.join(str(Path(__file__).resolve().parents[1]), "")
-    frame, level = sys._getframe(1), 2
-    while frame is not None and frame.f_code.co_filename.startswith(package):
-        frame, level = frame.f_back, level + 1
-    warnings.warn(message, UserWarning, stacklevel=level)
-
-
-def _read_lines(path: Path) -> list[str]:
-    """The lines of a text file (UTF-8 with or without BOM, else Latin-1), no line ends."""
-    if not path.is_file():
-        raise AnnotationError(f"annotation file not found: {path}")
-    data = path.read_bytes()
-    try:
-        return data.decode("utf-8-sig").splitlines()
-    except UnicodeDecodeError:
-        return data.decode("latin-1").splitlines()
-
-
-def _number(value, path, row: int, column: str, optional: bool = False) -> float:
-    text = "" if value is None else str(value).strip()
-    if optional and not text:
-        return math.nan
-    try:
-        x = float(text)
-    except ValueError:
-        x = math.nan
-    if not math.isfinite(x):
-        raise AnnotationError(f"{path}, row {row}, column {column!r}: not a number: {value!r}")
-    return x
-
-
-def _check_times(start: float, end: float, path, row: int) -> None:
-    if start < 0:
-        raise AnnotationError(f"{path}, row {row}: start time {start} s is negative")
-    if end < start:
-        raise AnnotationError(f"{path}, row {row}: end time {end} s is before start time {start} s")
-
-
-class _Events:
-    """Collects event rows of one source file; empty labels handled by the chosen policy."""
-
-    def __init__(self, path: Path, label_column: str, empty_labels: str):
-        if empty_labels not in _EMPTY_LABELS:
-            raise AnnotationError(f"empty_labels must be one of {_EMPTY_LABELS}: {empty_labels!r}")
-        self.path, self.column, self.policy = path, label_column, empty_labels
-        self.rows: list[tuple] = []
-        self.empty: list[int] = []
-
-    def add(self, row: int, file, start, end, label: str, low=math.nan, high=math.nan) -> None:
-        _check_times(start, end, self.path, row)
-        if not label:
-            if self.policy == "error":
-                raise AnnotationError(f"{self.path}, row {row}: empty label ({self.column!r})")
-            self.empty.append(row)
-            return
-        self.rows.append((file, start, end, label, low, high, str(self.path), row))
-
-    def frame(self, annotated) -> pd.DataFrame:
-        if self.empty and self.policy == "warn":
-            _warn(
-                f"{self.path}: skipped {len(self.empty)} event(s) with an empty label "
-                f"({self.column!r}) at row(s) {self.empty[:10]}"
-            )
-        return _frame(self.rows, annotated)
-
-
-def _frame(rows: list[tuple], annotated) -> pd.DataFrame:
-    df = pd.DataFrame(rows, columns=EVENT_COLUMNS).astype(_DTYPES)
-    df.attrs["annotated_files"] = list(dict.fromkeys(annotated))
-    return df
-
-
-def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
-    annotated = [f for df in frames for f in df.attrs.get("annotated_files", [])]
-    frames = [df for df in frames if len(df)]
-    df = pd.concat(frames, ignore_index=True) if frames else _frame([], [])
-    df.attrs = {"annotated_files": list(dict.fromkeys(annotated))}
-    return df
 
 
 def recording_stem(table_path) -> str:
@@ -203,8 +123,9 @@ def read_raven(
     label_column : str
         The column holding the labels (e.g. ``"Annotation"``, ``"Species"``).
     audio_dir : str or path-like, optional
-        When given, events are matched to audio under it (see :func:`match_audio`) and the
-        matched events, with ``path`` and ``duration`` columns, are returned.
+        When given, events are matched to audio under it (see
+        :func:`~woodcock_widgets.tables.matching.match_audio`) and the matched events, with
+        ``path`` and ``duration`` columns, are returned.
     empty_labels : {"warn", "drop", "error"}
         What to do with a selection whose label is empty: skip it with a warning naming the
         rows, skip it silently, or raise.
@@ -240,7 +161,11 @@ def read_raven(
         if not tables:
             raise AnnotationError(f"no Raven selection tables (*.txt) found under {path}")
         events = _concat([_read_raven_file(p, label_column, empty_labels) for p in tables])
-    return events if audio_dir is None else match_audio(events, audio_dir).events
+    if audio_dir is None:
+        return events
+    from woodcock_widgets.tables.matching import match_audio
+
+    return match_audio(events, audio_dir).events
 
 
 def read_audacity(path, audio_file=None, empty_labels: str = "warn") -> pd.DataFrame:
@@ -431,169 +356,10 @@ def write_raven(events: pd.DataFrame, path, label_column: str = "Annotation") ->
     return atomic_write_text(path, "\n".join(lines) + "\n")
 
 
-@dataclass(frozen=True)
-class MatchReport:
-    """Events matched to audio files (see :func:`match_audio`).
+def __getattr__(name: str):
+    # match_audio and MatchReport moved to tables.matching; old imports keep working
+    if name in ("match_audio", "MatchReport"):
+        from woodcock_widgets.tables import matching
 
-    Attributes
-    ----------
-    events : pandas.DataFrame
-        The events table plus ``path`` (absolute audio path) and ``duration`` (seconds).
-    recordings : pandas.DataFrame
-        One row per annotated recording: ``path, duration, n_events``, including recordings
-        annotated with no events (an empty table, or listed in ``fully_annotated``).
-    tables_without_audio : list of str
-        Recordings named by the tables for which no audio was found.
-    audio_without_tables : list of str
-        Audio files under the folder that no table mentions.
-    """
-
-    events: pd.DataFrame
-    recordings: pd.DataFrame
-    tables_without_audio: list = field(default_factory=list)
-    audio_without_tables: list = field(default_factory=list)
-
-
-def _duration(path) -> float:
-    import soundfile
-
-    try:
-        return float(soundfile.info(str(path)).duration)
-    except Exception as exc:  # libsndfile raises several types
-        raise AnnotationError(f"cannot read the audio file {path}: {exc}") from exc
-
-
-def match_audio(
-    events: pd.DataFrame,
-    audio_dir,
-    audio_extensions=AUDIO_EXTENSIONS,
-    fully_annotated=None,
-    missing_audio: str = "error",
-    tolerance: float = 0.05,
-) -> MatchReport:
-    """Resolve each event's recording to an audio file under ``audio_dir``.
-
-    A recording name matches, in this order: an existing path relative to ``audio_dir`` or to
-    the annotation file's folder; an audio file of that file name anywhere under
-    ``audio_dir``; an audio file of that stem (name without extension).
-
-    Parameters
-    ----------
-    events : pandas.DataFrame
-        An events table from one of the readers.
-    audio_dir : str or path-like
-        Folder searched recursively for audio (hidden files skipped).
-    audio_extensions : tuple of str
-        Audio file extensions (any case).
-    fully_annotated : bool or list of str, optional
-        Recordings with no events that were nevertheless annotated (all their windows are
-        negatives). ``True`` means every audio file under ``audio_dir``; a list names files
-        (by path, name or stem). By default only recordings with events, or with an empty
-        table, count as annotated; other audio is only reported in ``audio_without_tables``.
-    missing_audio : {"error", "warn", "drop"}
-        What to do with events whose recording is not found: raise (naming the table and row),
-        or drop them with or without a warning.
-    tolerance : float
-        Seconds an event may run past the end of its recording.
-
-    Returns
-    -------
-    MatchReport
-        Matched events, annotated recordings and both kinds of mismatch.
-
-    Raises
-    ------
-    AnnotationError
-        Missing audio (by default), a name matching several audio files, an event ending past
-        the end of its recording (naming the table and row), an unreadable audio file.
-    """
-    if missing_audio not in ("error", "warn", "drop"):
-        raise AnnotationError(f"missing_audio must be 'error', 'warn' or 'drop': {missing_audio!r}")
-    missing_cols = [c for c in ("file", "start_time", "end_time") if c not in events.columns]
-    if missing_cols:
-        raise AnnotationError(f"events lack column(s) {missing_cols}")
-    if "source_file" not in events.columns:  # events built by hand
-        events = events.assign(source_file="", source_row=0)
-    audio_dir = Path(audio_dir).resolve()
-    if not audio_dir.is_dir():
-        raise AnnotationError(f"audio folder not found: {audio_dir}")
-    exts = {e.lower() if e.startswith(".") else "." + e.lower() for e in audio_extensions}
-    audio = sorted(
-        p.resolve()
-        for p in audio_dir.rglob("*")
-        if p.suffix.lower() in exts and not p.name.startswith(".") and p.is_file()
-    )
-    by_name: dict[str, list[Path]] = {}
-    for p in audio:
-        by_name.setdefault(p.name, []).append(p)
-        by_name.setdefault("stem:" + p.stem, []).append(p)
-
-    def where(name: str, source_dir) -> list[Path]:
-        for base in (audio_dir, source_dir):
-            if base is not None and name and (base / name).is_file():
-                return [(base / name).resolve()]
-        short = PureWindowsPath(name).name  # the file name, with / or \ separators
-        stem = Path(short).stem if Path(short).suffix.lower() in exts else short
-        return by_name.get(short) or by_name.get("stem:" + stem, [])
-
-    resolved: dict[tuple, str | None] = {}
-    missing: dict[str, tuple[str, int]] = {}
-    for file, src, row in zip(events["file"], events["source_file"], events["source_row"]):
-        if (file, src) not in resolved:
-            found = where(str(file), Path(src).parent if src else None)
-            if len(found) > 1:
-                raise AnnotationError(
-                    f"{src}, row {row}: recording {file!r} matches several audio files: "
-                    + ", ".join(str(p) for p in found[:5])
-                )
-            resolved[(file, src)] = str(found[0]) if found else None
-            if not found:
-                missing.setdefault(str(file), (src, int(row)))
-    if missing and missing_audio == "error":
-        detail = "; ".join(f"{f!r} ({src}, row {r})" for f, (src, r) in list(missing.items())[:5])
-        raise AnnotationError(
-            f"no audio under {audio_dir} for {len(missing)} recording(s): {detail}"
-        )
-    if missing and missing_audio == "warn":
-        _warn(f"dropped the events of recordings with no audio: {list(missing)}")
-
-    out = events.copy()
-    out["path"] = [resolved[key] for key in zip(events["file"], events["source_file"])]
-    out = out[out["path"].notna()].reset_index(drop=True)
-    recs = dict.fromkeys(out["path"])
-    for name in events.attrs.get("annotated_files", []):  # an empty table: annotated, no events
-        found = where(str(name), None)
-        if len(found) == 1:
-            recs.setdefault(str(found[0]))
-    mentioned = set(recs)
-    if fully_annotated is True:
-        recs.update((str(p), None) for p in audio if str(p) not in recs)
-    elif fully_annotated:
-        for name in fully_annotated:
-            found = where(str(name), None)
-            if len(found) != 1:
-                raise AnnotationError(
-                    f"fully_annotated names {name!r}, which matches {len(found)} audio file(s) "
-                    f"under {audio_dir}"
-                )
-            recs.setdefault(str(found[0]))
-    durations = {p: _duration(p) for p in recs}
-    out["duration"] = out["path"].map(durations).astype(float)
-    late = out[out["end_time"] > out["duration"] + tolerance]
-    if len(late):
-        r = late.iloc[0]
-        raise AnnotationError(
-            f"{r['source_file']}, row {r['source_row']}: event ends at {r['end_time']} s, past "
-            f"the end of {r['path']} ({r['duration']:.3f} s); {len(late)} such event(s) in all"
-        )
-    counts = out["path"].value_counts()
-    recordings = pd.DataFrame(
-        {"path": list(recs), "duration": [durations[p] for p in recs]}
-    ).assign(n_events=lambda d: [int(counts.get(p, 0)) for p in d["path"]])
-    out.attrs = dict(events.attrs)
-    return MatchReport(
-        events=out,
-        recordings=recordings,
-        tables_without_audio=list(missing),
-        audio_without_tables=[str(p) for p in audio if str(p) not in mentioned],
-    )
+        return getattr(matching, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -88,7 +88,7 @@ def make_windows(
     ----------
     recordings : MatchReport, pandas.DataFrame or list of (path, duration)
         The annotated recordings (a DataFrame with ``path`` or ``file``, and ``duration``;
-        a :class:`~woodcock_widgets.tables.annotations.MatchReport` gives its
+        a :class:`~woodcock_widgets.tables.matching.MatchReport` gives its
         ``recordings``). Every window of these recordings that no event touches is a
         negative (all 0); recordings not listed get no windows.
     events : pandas.DataFrame
@@ -150,7 +150,7 @@ def make_windows(
             f"{where}: event of recording {r[key]!r}, which is not in the recordings given "
             f"({len(stray)} such event(s))"
         )
-    code = pd.Categorical(labels, categories=classes).codes  # -1: a label not in classes
+    code = pd.Index(classes).get_indexer(labels)  # -1: a label not in classes
     keep = code >= 0
     ev_key = events[key].astype(str).to_numpy()[keep]
     ev_code = code[keep]

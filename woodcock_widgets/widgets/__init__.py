@@ -13,6 +13,7 @@ are shown inside the widget (and kept in its ``errors.messages``).
 from __future__ import annotations
 
 from .inspector import SpectrogramInspector
+from .long_recording import LongRecordingView
 from .remapper import LabelRemapper
 from .results_review import ResultsReview
 from .split_balance import SplitBalance
@@ -24,4 +25,5 @@ __all__ = [
     "SplitBalance",
     "TrainingControl",
     "ResultsReview",
+    "LongRecordingView",
 ]
