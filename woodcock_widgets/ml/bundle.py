@@ -159,6 +159,10 @@ class ModelBundle:
         """Rebuild a bundle from :func:`read_bundle_payload` output."""
         from .models import build_model
 
+        if payload.get("kind") == "embeddings":  # an embedder plus a shallow head
+            from .embedding_bundle import EmbeddingBundle
+
+            return EmbeddingBundle.from_payload(payload, source)
         meta = payload["meta"]
         try:
             label_dict = {int(k): v for k, v in meta["label_dict"].items()}
@@ -186,6 +190,9 @@ class ModelBundle:
     @classmethod
     def load(cls, path: str | os.PathLike) -> ModelBundle:
         """Load a bundle safely (``weights_only=True``), without any network access.
+
+        An embedding bundle (payload ``kind`` ``"embeddings"``) comes back as an
+        :class:`~woodcock_widgets.ml.embedding_bundle.EmbeddingBundle`.
 
         Raises
         ------

@@ -1,0 +1,310 @@
+"""Embeddings (BirdNET V2.4 + logistic head) against the CNN path, from label table to bundle.
+
+Usage (needs the ``birdnet`` extra)::
+
+    .venv/bin/python benchmarks/embeddings_vs_cnn.py              # 300 and 29 clips
+    .venv/bin/python benchmarks/embeddings_vs_cnn.py --sizes original --epochs 2   # quick
+
+For each data set (the built-in generated clips: ``tutorial`` = the notebooks' 300 clips,
+150 song / 30 call / 120 absent; ``original`` = the original tutorial's 29, 20 / 2 / 7), both
+methods get the same label table (notebook 2's mapping: song → present, call and na → absent)
+and the same split (notebook 3's: 80 % train, seed 0). Each run is a fresh worker process that
+imports everything first and then times *label table → saved bundle* (``best.pt``):
+
+* ``cnn``: :func:`~woodcock_widgets.workflow.pipeline.new_trainer` ``(...).fit()`` at notebook
+  4's settings: resnet18 from random weights, 128x128 spectrograms, 5 epochs, batch 16,
+  learning rate 0.01, seed 0 (``best.pt`` = the epoch with the best validation F1);
+* ``embeddings, first pass``: :func:`~woodcock_widgets.workflow.embedding_training.
+  fit_embedding_classifier` with BirdNET and an empty cache folder (every clip embedded, the
+  model loaded), plus the zero-shot baseline for ``Scolopax minor_American Woodcock``;
+* ``embeddings, cached``: the same fit again into a new run folder, on the filled cache.
+
+Validation figures: AP of the ``present`` scores (sklearn's average precision), macro F1 and
+``present`` F1 at the predicted class. Memory: the worker's peak resident set (``ru_maxrss``,
+imports included). The table prints the ratios against the goals: embeddings reach at least
+the CNN's validation AP, in >= 10x less wall time once cached and >= 3x less with the first
+embedding pass, in under 1.5 GB. Results also go to ``benchmarks/results/embeddings_vs_cnn.json``.
+Temporary data, run folders and the cache live in a temporary folder, removed at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+MAPPING = {"song": "present", "call": "absent", "na": "absent"}
+SPECIES = "Scolopax minor_American Woodcock"
+TUTORIAL = dict(epochs=5, batch_size=16, learning_rate=0.01, image_size=128, seed=0)
+GOALS = {"cached_speedup": 10.0, "first_speedup": 3.0, "peak_mb": 1536.0}
+
+
+# ---------------------------------------------------------------------------- workers
+def _table_and_split(labels: str):
+    from woodcock_widgets.tables.splits import split_train_valid
+    from woodcock_widgets.workflow.pipeline import CODE_COLUMN, prepare_labels
+
+    table = prepare_labels(labels, "sound_type", MAPPING, new_column="woodcock_song")
+    split = split_train_valid(table.df, CODE_COLUMN, 0.8, seed=0)
+    return table, (split.train, split.valid)
+
+
+def _present_ap(y_true, scores, label_dict) -> float:
+    from sklearn.metrics import average_precision_score
+
+    code = {v: k for k, v in label_dict.items()}["present"]
+    return float(average_precision_score([int(y) == code for y in y_true], scores[:, code]))
+
+
+def worker_cnn(labels: str, run_dir: str, epochs: int) -> dict:
+    import torch  # noqa: F401  imported before the clock
+    import torchvision.models  # noqa: F401
+
+    from woodcock_widgets.audio.preprocessing import Preprocessing
+    from woodcock_widgets.ml.bundle import ModelBundle
+    from woodcock_widgets.ml.review import score_clips
+    from woodcock_widgets.ml.training import TrainingConfig
+    from woodcock_widgets.workflow.pipeline import new_trainer
+
+    table, split = _table_and_split(labels)
+    size = TUTORIAL["image_size"]
+    config = TrainingConfig(
+        epochs=epochs,
+        batch_size=TUTORIAL["batch_size"],
+        learning_rate=TUTORIAL["learning_rate"],
+        seed=TUTORIAL["seed"],
+        log_every=epochs,
+    )
+    t0 = time.perf_counter()
+    trainer = new_trainer(
+        table,
+        run_dir,
+        config,
+        pretrained=False,
+        preprocessing=Preprocessing(image_shape=(size, size)),
+        split=split,
+    )
+    trainer.fit()
+    seconds = time.perf_counter() - t0
+    bundle = ModelBundle.load(Path(run_dir) / "best.pt")
+    valid = split[1]
+    clip_scores = score_clips(bundle, valid, label_column="woodcock_song")
+    best = trainer.history.records[trainer.best_epoch - 1]
+    return {
+        "seconds": seconds,
+        "valid_ap": _present_ap(clip_scores.y_true, clip_scores.scores, bundle.label_dict),
+        "valid_f1": float(best["valid_f1"]),
+        "valid_f1_present": float(best["valid_f1_present"]),
+        "best_epoch": int(trainer.best_epoch),
+        "n_train": len(split[0]),
+        "n_valid": len(valid),
+    }
+
+
+def worker_embeddings(labels: str, run_dir: str, cache: str) -> dict:
+    import sklearn.linear_model  # noqa: F401
+    import torch  # noqa: F401  imported before the clock
+
+    from woodcock_widgets.ml.embedders import BirdNETEmbedder
+    from woodcock_widgets.workflow.embedding_training import fit_embedding_classifier
+
+    table, split = _table_and_split(labels)
+    t0 = time.perf_counter()
+    run = fit_embedding_classifier(
+        table,
+        run_dir,
+        embedder=BirdNETEmbedder(),
+        cache_dir=cache,
+        split=split,
+        zero_shot_species=SPECIES,
+        progress=False,
+    )
+    seconds = time.perf_counter() - t0
+    r = run.record
+    return {
+        "seconds": seconds,
+        "embed_seconds": run.timings["embed_seconds"],
+        "fit_seconds": run.timings["fit_seconds"],
+        "valid_ap": float(r["valid_ap_present"]),
+        "valid_f1": float(r["valid_f1"]),
+        "valid_f1_present": float(r["valid_f1_present"]),
+        "zero_shot_ap": float(r["zero_shot_ap"]),
+        "zero_shot_f1": float(r["zero_shot_f1"]),
+        "model_windows": int(run.cache_stats["model_windows"]),
+        "n_train": len(split[0]),
+        "n_valid": len(split[1]),
+    }
+
+
+def worker(argv) -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("method", choices=["cnn", "embeddings"])
+    ap.add_argument("--labels", required=True)
+    ap.add_argument("--run-dir", required=True)
+    ap.add_argument("--cache")
+    ap.add_argument("--epochs", type=int, default=TUTORIAL["epochs"])
+    args = ap.parse_args(argv)
+    sys.path.insert(0, str(ROOT))
+    if args.method == "cnn":
+        out = worker_cnn(args.labels, args.run_dir, args.epochs)
+    else:
+        out = worker_embeddings(args.labels, args.run_dir, args.cache)
+    out["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print("RESULT " + json.dumps(out), flush=True)
+
+
+# ----------------------------------------------------------------------------- driver
+def _run_worker(*args: str) -> dict:
+    env = {**os.environ, "WOODCOCK_OFFLINE": "1", "TQDM_DISABLE": "1", "PYTHONWARNINGS": "ignore"}
+    cmd = [sys.executable, str(Path(__file__).resolve()), "worker", *args]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
+    if proc.returncode != 0 or not lines:
+        sys.stderr.write(proc.stdout[-3000:] + proc.stderr[-5000:])
+        raise SystemExit(f"worker {args[0]} failed (exit {proc.returncode})")
+    return json.loads(lines[-1][len("RESULT ") :])
+
+
+def _fmt(v, spec: str = ".3f") -> str:
+    return "-" if v is None else format(v, spec)
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument(
+        "--sizes",
+        nargs="+",
+        default=["tutorial", "original"],
+        choices=["tutorial", "original", "smoke"],
+        help="built-in data sets (tutorial: 300 clips, original: 29, smoke: 20)",
+    )
+    ap.add_argument("--epochs", type=int, default=TUTORIAL["epochs"], help="CNN epochs")
+    ap.add_argument("--seed", type=int, default=0, help="seed of the generated clips")
+    ap.add_argument("--out", default=str(HERE / "results" / "embeddings_vs_cnn.json"))
+    args = ap.parse_args(argv)
+
+    sys.path.insert(0, str(ROOT))
+    from woodcock_widgets.data import make_sized_dataset
+
+    tmp = Path(tempfile.mkdtemp(prefix="woodcock-emb-bench-"))
+    results = []
+    try:
+        for size in args.sizes:
+            labels = str(make_sized_dataset(tmp / size / "data", size, seed=args.seed))
+            cache = str(tmp / size / "cache")
+            print(f"[{size}] cnn ...", flush=True)
+            cnn = _run_worker(
+                "cnn", "--labels", labels, "--run-dir", str(tmp / size / "cnn"),
+                "--epochs", str(args.epochs),
+            )  # fmt: skip
+            print(f"[{size}] embeddings, first pass ...", flush=True)
+            first = _run_worker(
+                "embeddings", "--labels", labels, "--run-dir", str(tmp / size / "emb1"),
+                "--cache", cache,
+            )  # fmt: skip
+            print(f"[{size}] embeddings, cached ...", flush=True)
+            cached = _run_worker(
+                "embeddings", "--labels", labels, "--run-dir", str(tmp / size / "emb2"),
+                "--cache", cache,
+            )  # fmt: skip
+            results.append({"size": size, "cnn": cnn, "first": first, "cached": cached})
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    print()
+    print(
+        f"label table -> saved bundle; {os.cpu_count()} CPU cores; CNN: resnet18 from random "
+        f"weights, {args.epochs} epochs, batch {TUTORIAL['batch_size']}, lr "
+        f"{TUTORIAL['learning_rate']}, {TUTORIAL['image_size']}px; embeddings: BirdNET V2.4 + "
+        "logistic regression"
+    )
+    head = (
+        f"{'data':<10} {'method':<22} {'clips':>9} {'seconds':>8} {'speedup':>8} "
+        f"{'valid AP':>8} {'macro F1':>8} {'F1 pres':>8} {'peak MB':>8}"
+    )
+    print(head)
+    print("-" * len(head))
+    verdicts = []
+    for r in results:
+        cnn = r["cnn"]
+        clips = f"{cnn['n_train']}+{cnn['n_valid']}"
+        rows = [
+            ("cnn", cnn, None),
+            ("embeddings, 1st pass", r["first"], cnn["seconds"] / r["first"]["seconds"]),
+            ("embeddings, cached", r["cached"], cnn["seconds"] / r["cached"]["seconds"]),
+        ]
+        for name, m, speedup in rows:
+            print(
+                f"{r['size']:<10} {name:<22} {clips:>9} {m['seconds']:>8.1f} "
+                f"{_fmt(speedup, '.1f') + ('x' if speedup else ''):>8} {m['valid_ap']:>8.3f} "
+                f"{m['valid_f1']:>8.3f} {m['valid_f1_present']:>8.3f} {m['peak_mb']:>8.0f}"
+            )
+        first = r["first"]
+        print(
+            f"{r['size']:<10} {'zero-shot BirdNET':<22} {'':>9} {'':>8} {'':>8} "
+            f"{first['zero_shot_ap']:>8.3f} {'':>8} {first['zero_shot_f1']:>8.3f}"
+        )
+        ap_ratio = first["valid_ap"] / cnn["valid_ap"] if cnn["valid_ap"] else float("inf")
+        verdicts.append(
+            (
+                r["size"],
+                {
+                    "AP ratio (emb/cnn) >= 1": (ap_ratio, ap_ratio >= 1.0),
+                    "cached speedup >= 10x": (
+                        cnn["seconds"] / r["cached"]["seconds"],
+                        cnn["seconds"] / r["cached"]["seconds"] >= GOALS["cached_speedup"],
+                    ),
+                    "first-pass speedup >= 3x": (
+                        cnn["seconds"] / first["seconds"],
+                        cnn["seconds"] / first["seconds"] >= GOALS["first_speedup"],
+                    ),
+                    "embedding peak < 1.5 GB": (
+                        max(first["peak_mb"], r["cached"]["peak_mb"]),
+                        max(first["peak_mb"], r["cached"]["peak_mb"]) < GOALS["peak_mb"],
+                    ),
+                },
+            )
+        )
+        r["ratios"] = {k: v[0] for k, v in verdicts[-1][1].items()}
+    print()
+    for size, checks in verdicts:
+        parts = [f"{k}: {v:.2f} {'ok' if ok else 'MISSED'}" for k, (v, ok) in checks.items()]
+        line = ", ".join(parts)
+        print(f"{size}: {line}")
+
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(
+        json.dumps(
+            {
+                "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+                "machine": {
+                    "cpus": os.cpu_count(),
+                    "python": platform.python_version(),
+                    "load_average": os.getloadavg(),
+                },
+                "settings": {**TUTORIAL, "epochs": args.epochs, "species": SPECIES},
+                "results": results,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
+    print(f"\nwrote {out}")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "worker":
+        worker(sys.argv[2:])
+    else:
+        main()
