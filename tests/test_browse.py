@@ -70,7 +70,9 @@ def test_render_clip_png_and_wav_match_the_clip(table):
     assert img.size == view.image_size == (frames, 257)
     assert view.frequency_range == (0.0, pre.sample_rate / 2)
     assert view.duration == pytest.approx(2.0)
-    assert view.decibel_limits == (-100.0, -20.0)
+    # black is the ceiling, or the clip's loudest value where that is lower
+    assert view.decibel_limits == (-100.0, min(-20.0, view.peak_db))
+    assert view.above_floor and Image.open(io.BytesIO(view.png)).getextrema()[0] == 0
     samples, rate = sf.read(io.BytesIO(view.wav), dtype="float32")
     assert rate == pre.sample_rate
     np.testing.assert_allclose(samples, audio.samples, atol=1 / 32767 + 1e-6)
@@ -85,7 +87,7 @@ def test_render_clip_band_and_decibel_limits(table):
     assert 500 <= lo < 600 and 3900 < hi <= 4000
     assert band.image_size[1] < full.image_size[1]
     assert band.image_size[0] == full.image_size[0]
-    assert band.decibel_limits == (-80.0, -30.0)
+    assert band.decibel_limits == (-80.0, min(-30.0, band.peak_db))
     assert band.png != full.png
     with pytest.raises(ValueError, match="leaves no frequency rows"):
         render_clip(audio, pre, frequency_range=(20000, 21000))
@@ -98,6 +100,7 @@ def test_load_audio_resamples_and_limits_length(real_audio):
     assert audio.duration == pytest.approx(3.0, abs=1e-3)
     silent = render_clip(load_audio(real_audio / "silence_10s.mp3", pre), pre)
     assert Image.open(io.BytesIO(silent.png)).getextrema() == (255, 255)  # all quiet: white
+    assert not silent.above_floor
     short = render_clip(load_audio(real_audio / "veryshort.wav", pre), pre)
     assert short.image_size[0] >= 1
     with pytest.raises(AudioLoadError, match="empty_2c.wav"):
@@ -107,3 +110,19 @@ def test_load_audio_resamples_and_limits_length(real_audio):
 def test_render_clip_of_digital_silence_is_finite():
     view = render_clip(Audio.silence(2.0, 22050))
     assert Image.open(io.BytesIO(view.png)).size == view.image_size
+
+
+def test_render_clip_black_point_follows_the_loudest_sound(table):
+    pre = Preprocessing()
+    audio = load_audio(table.loc[0, "filename"], pre)
+    peak = render_clip(audio, pre).peak_db
+    # a floor just under the loudest sound keeps that sound black (it used to fade to white)
+    raised = render_clip(audio, pre, decibel_limits=(peak - 3, -20))
+    assert raised.decibel_limits == (peak - 3, peak)
+    assert Image.open(io.BytesIO(raised.png)).getextrema() == (0, 255)
+    # a ceiling below the loudest sound is the black point, as asked
+    low = render_clip(audio, pre, decibel_limits=(-100, peak - 10))
+    assert low.decibel_limits == (-100, peak - 10) and low.peak_db == peak - 10
+    above = render_clip(audio, pre, decibel_limits=(peak + 1, peak + 20))
+    assert not above.above_floor
+    assert Image.open(io.BytesIO(above.png)).getextrema() == (255, 255)

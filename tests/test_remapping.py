@@ -46,7 +46,11 @@ def test_unmapped_values_are_reported_not_dropped(table):
     assert p.mapping == {"song": "present"}
     before = p.counts_before.set_index("value")
     assert before.loc["call", "class"] == "" and before.loc["na", "count"] == 12
-    assert p.counts_after.to_dict("list") == {"class": ["present"], "code": [-1], "count": [12]}
+    assert p.counts_after[["class", "count"]].to_dict("list") == {
+        "class": ["present"],
+        "count": [12],
+    }
+    assert p.counts_after["code"].isna().all()  # no code until every value has a class
     assert p.label_dict == {}
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -129,3 +131,51 @@ def test_corrections_round_trip(tmp_path, small_data):
     pd.DataFrame({"file": ["x"]}).to_csv(tmp_path / "bad.csv", index=False)
     with pytest.raises(LabelError, match="missing column"):
         read_corrections(tmp_path / "bad.csv", "sound_type")
+
+
+def test_score_text_never_rounds_across_the_threshold_or_to_certainty():
+    from woodcock_widgets.ml.review import score_text
+
+    assert score_text(0.79688) == "0.797"
+    assert score_text(0.99996) == "0.99996"  # not "1.000": the model was not certain
+    assert score_text(0.00004) == "0.00004"
+    assert score_text(1.0) == "1.000" and score_text(0.0) == "0.000"
+    assert score_text(0.49996, 0.5) == "0.49996"  # below the threshold, shown below it
+    assert score_text(0.5, 0.5) == "0.500"
+    assert score_text(0.99996, 1.0) == "0.99996"
+
+
+def test_corrections_stored_relative_and_applied_with_codes(tmp_path, small_data):
+    from woodcock_widgets.tables.corrections import apply_corrections as apply_file
+    from woodcock_widgets.tables.corrections import stored_path
+    from woodcock_widgets.workflow.pipeline import prepare_labels
+
+    song = prepare_labels(
+        small_data,
+        "sound_type",
+        {"song": "present", "call": "absent", "na": "absent"},
+        new_column="woodcock_song",
+    ).df
+    run = small_data.parent  # the clips live in the run folder, as in the tutorial
+    f0, f1 = song["filename"].iloc[0], song["filename"].iloc[1]
+    assert stored_path(f0, run) == Path(f0).relative_to(run).as_posix()
+    assert stored_path("/elsewhere/far/away/x.wav", run) == "/elsewhere/far/away/x.wav"
+    path = run / "corrections.csv"
+    old0, old1 = song["woodcock_song"].iloc[0], song["woodcock_song"].iloc[1]
+    new0 = "present" if old0 == "absent" else "absent"
+    fixes = add_correction(
+        read_corrections(path, "woodcock_song"), stored_path(f0, run), new0, "woodcock_song"
+    )
+    fixes = add_correction(fixes, stored_path(f1, run), old1, "woodcock_song")  # no change
+    fixes = add_correction(fixes, "data/not_in_this_table.wav", "present", "woodcock_song")
+    write_corrections(fixes, path)
+    fixed, n_changed = apply_file(song, path)
+    assert n_changed == 1
+    assert fixed["woodcock_song"].iloc[0] == new0
+    assert fixed["NumericLabels"].iloc[0] == int(new0 == "present")
+    assert song["woodcock_song"].iloc[0] == old0  # the input is not modified
+    assert apply_file(song, tmp_path / "none.csv")[1] == 0  # no corrections yet: no change
+    write_corrections(add_correction(fixes, stored_path(f0, run), "maybe", "woodcock_song"), path)
+    with pytest.raises(LabelError, match="'maybe', which is not a class"):
+        apply_file(song, path)
+    path.unlink()

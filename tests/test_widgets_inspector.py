@@ -7,6 +7,7 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
+import traitlets
 from _widget_helpers import png_size, record_comms, wav
 
 from woodcock_widgets.audio.clip import Audio
@@ -52,7 +53,7 @@ def test_first_clip_is_shown_with_axes_image_audio_and_labels(small_data, table)
     np.testing.assert_allclose(samples, clip.samples, atol=1 / 32767 + 1e-6)
     for column in ("woodcock", "sound_type"):
         assert f"<td>{table.loc[0, column]}</td>" in ins.labels_html.value
-    assert "clip 1 of 28" in ins.position.value
+    assert "clip 1 of 28" in ins.position_html.value and ins.clip_slider.value == 1
     assert ins.error is None and ins.errors.messages == []
 
 
@@ -60,50 +61,52 @@ def test_next_previous_slider_and_show(table):
     ins = SpectrogramInspector(table)
     first = bytes(ins.audio.value)
     ins.next_button.click()
-    assert ins.index == 1 and ins.slider.value == 1 and ins.row == table.index[1]
+    assert ins.index == 1 and ins.clip_slider.value == 2 and ins.row == table.index[1]
     assert bytes(ins.audio.value) != first
     ins.previous_button.click()
     assert ins.index == 0 and bytes(ins.audio.value) == first
     assert ins.previous_button.disabled
     ins.previous()  # stays on the first clip
     assert ins.index == 0
-    ins.slider.value = 5
-    assert ins.index == 5 and "clip 6 of 28" in ins.position.value
+    ins.clip_slider.value = 6  # 1-based, like the "clip N of M" line
+    assert ins.index == 5 and "clip 6 of 28" in ins.position_html.value
     ins.index = 3  # the trait can be set directly
-    assert ins.slider.value == 3 and ins.row == table.index[3]
+    assert ins.clip_slider.value == 4 and ins.row == table.index[3]
     ins.index = -4
     assert ins.index == 0
     ins.show(999)
     assert ins.index == 27 and ins.next_button.disabled
     name = table.loc[ins.row, "filename"].rsplit("/", 1)[-1]
-    assert name in ins.position.value
+    assert name in ins.position_html.value
 
 
 def test_filter_by_label_column(table):
     ins = SpectrogramInspector(table)
-    ins.filter_column.value = "sound_type"
-    assert ins.filter_value.options == ("call", "na", "song")
-    ins.filter_value.value = "song"
+    ins.filter_column_dropdown.value = "sound_type"
+    assert ins.filter_value_dropdown.options == ("call", "na", "song")
+    ins.filter_value_dropdown.value = "song"
     songs = filter_rows(table, "sound_type", "song")
     assert ins.rows == songs and ins.index == 0 and ins.row == songs[0]
-    assert ins.slider.max == len(songs) - 1
+    assert ins.clip_slider.max == len(songs)
     for _ in songs:
         assert table.loc[ins.row, "sound_type"] == "song"
         assert "<td>song</td>" in ins.labels_html.value
         ins.next()
     ins.set_filter("sound_type", "call")
-    assert ins.filter_value.value == "call" and len(ins.rows) == 4
-    ins.filter_column.value = "(all rows)"
+    assert ins.filter_value_dropdown.value == "call" and len(ins.rows) == 4
+    ins.filter_column_dropdown.value = "(all rows)"
     assert ins.rows == list(table.index)
 
 
 def test_decibel_and_frequency_controls_redraw(table):
     ins = SpectrogramInspector(table)
     before = bytes(ins.image_mark.image.value)
-    ins.db_limits.value = (-80.0, -40.0)
-    assert ins.clip.decibel_limits == (-80.0, -40.0)
+    ins.db_slider.value = (-80.0, -60.0)
+    assert ins.db_range == (-80.0, -60.0)
+    assert ins.clip.decibel_limits == (-80.0, min(-60.0, ins.clip.peak_db))
     assert bytes(ins.image_mark.image.value) != before
-    ins.frequency_range.value = (500.0, 4000.0)
+    ins.frequency_slider.value = (500.0, 4000.0)
+    assert ins.frequency_range == (500.0, 4000.0)
     lo, hi = ins.image_mark.y.tolist()
     assert 500 <= lo < 600 and 3900 < hi <= 4000
     assert (ins.image_mark.scales["y"].min, ins.image_mark.scales["y"].max) == (lo, hi)
@@ -115,7 +118,8 @@ def test_decibel_and_frequency_controls_redraw(table):
 
 def test_grid_mode_pages_with_players(table):
     ins = SpectrogramInspector(table, grid_shape=(3, 3))
-    ins.mode_buttons.value = "grid"
+    ins.mode_toggle.value = "grid"
+    assert ins.mode == "grid"
     assert ins.grid_box.layout.display is None and ins.single_box.layout.display == "none"
     assert ins.n_pages == 4 and ins.page == 0
     assert [c["row"] for c in ins.cells] == list(table.index[:9])
@@ -123,13 +127,13 @@ def test_grid_mode_pages_with_players(table):
         assert png_size(cell["image"].value) == (frames(44100), 257)
         assert wav(cell["audio"].value)[1] == 22050
         assert cell["audio"].autoplay is False
-    ins.page_next.click()
+    ins.page_next_button.click()
     assert ins.page == 1 and [c["row"] for c in ins.cells] == list(table.index[9:18])
     ins.show_page(3)  # last page: 1 clip, the other cells hidden
     rows = [c["row"] for c in ins.cells]
     assert rows[0] == table.index[27] and rows[1:] == [None] * 8
-    assert ins._cells[1]["box"].layout.visibility == "hidden"
-    assert "page 4 of 4" in ins.page_label.value
+    assert ins.cells[1]["box"].layout.display == "none"
+    assert "page 4 of 4" in ins.page_html.value and ins.page_next_button.disabled
     ins._cells[0]["box"].children[1].children[0].click()  # "open" shows it alone
     assert ins.mode == "single" and ins.row == table.index[27]
 
@@ -153,14 +157,14 @@ def test_unreadable_files_show_an_error_and_browsing_goes_on(tmp_path, table, re
     ins = SpectrogramInspector(df)
     ins.next()
     assert ins.error and "not_audio.wav" in ins.error and ins.clip is None
-    assert "not_audio.wav" in ins.message.value
+    assert "not_audio.wav" in ins.message_html.value
     assert bytes(ins.image_mark.image.value) == BLANK_PNG and bytes(ins.audio.value) == b""
     ins.next()
     assert "missing.wav" in ins.error
     ins.next()
     assert "empty_2c.wav" in ins.error
     ins.next()
-    assert ins.error is None and ins.message.value == ""
+    assert ins.error is None and ins.message_html.value == ""
     assert png_size(ins.image_mark.image.value) == (frames(44100), 257)
     ins.set_mode("grid")
     captions = [c["caption"].value for c in ins.cells[:5]]
@@ -201,13 +205,14 @@ def test_offset_column_and_preprocessing(real_audio):
     pre = Preprocessing(sample_rate=16000, decibel_limits=(-90, -10), bandpass=(1000, 6000))
     df = pd.DataFrame({"filename": [str(real_audio / "birds_10s.wav")] * 2, "start": [0.0, 6.0]})
     ins = SpectrogramInspector(df, preprocessing=pre, offset_column="start", max_seconds=2.0)
-    assert ins.db_limits.value == (-90.0, -10.0) and ins.frequency_range.value == (1000, 6000)
+    assert ins.db_range == (-90.0, -10.0) and ins.frequency_range == (1000, 6000)
+    assert ins.db_slider.value == (-90.0, -10.0) and ins.frequency_slider.value == (1000, 6000)
     assert ins.label_columns == []
     lo, hi = ins.image_mark.y.tolist()
     assert 1000 <= lo and hi <= 6000
     first = bytes(ins.audio.value)
     ins.next()
-    assert "at 6 s" in ins.position.value and bytes(ins.audio.value) != first
+    assert "at 6 s" in ins.position_html.value and bytes(ins.audio.value) != first
     assert wav(ins.audio.value)[1] == 16000
 
 
@@ -219,11 +224,11 @@ def test_set_rows_and_set_table(table):
     ins.set_filter("sound_type", kind)
     assert 5 in ins.rows and set(ins.rows) <= {2, 5, 9}
     ins.set_rows([])
-    assert ins.rows == [] and ins.row is None and "no clips" in ins.position.value
+    assert ins.rows == [] and ins.row is None and "no clips" in ins.position_html.value
     other = table.iloc[:8].assign(score=np.linspace(0, 1, 8))
     ins.set_table(other)
     assert ins.rows == filter_rows(other, "sound_type", kind)  # the filter still applies
-    assert ins.filter_column.options == ("(all rows)", "sound_type")
+    assert ins.filter_column_dropdown.options == ("(all rows)", "sound_type")
     ins.set_filter(None)
     assert ins.rows == list(other.index)
 
@@ -237,7 +242,7 @@ def test_spectrogram_updates_send_one_message_each(recording_comm, table, real_a
     audio_comm = ins.audio.comm
     audio_comm.messages.clear()
     old_image = ins.image_mark.image
-    ins.frequency_range.value = (0.0, 5000.0)
+    ins.frequency_range = (0.0, 5000.0)
     ins.next()  # a 3 s clip
     # the new picture and its extent travel together, one message per redraw
     assert mark_comm.updates() == [{"image", "y"}, {"image", "x"}]
@@ -247,3 +252,70 @@ def test_spectrogram_updates_send_one_message_each(recording_comm, table, real_a
     mark_comm.messages.clear()
     set_spectrogram(ins.image_mark, BLANK_PNG, (0.0, 1.0), (10.0, 20.0))
     assert mark_comm.updates() == [{"image", "x", "y"}]
+
+
+# ---------------------------------------------------------------- issue 16, item 6
+def _pixels(png: bytes) -> np.ndarray:
+    import io
+
+    from PIL import Image
+
+    return np.asarray(Image.open(io.BytesIO(bytes(png))))
+
+
+def test_db_readout_shows_both_limits_in_full(table):
+    ins = SpectrogramInspector(table)
+    # the slider's own readout clipped "-100.00 – -2"; it is off, and an HTML line says it
+    assert ins.db_slider.readout is False and ins.frequency_slider.readout is False
+    assert "floor -100 dB · ceiling -20 dB" in ins.db_readout.value
+    assert "0 – 11025 Hz" in ins.frequency_readout.value
+    ins.db_range = (-95.5, -30.0)
+    assert "floor -95.5 dB · ceiling -30 dB" in ins.db_readout.value
+    assert ins.db_slider.value == (-95.5, -30.0)
+    with pytest.raises(traitlets.TraitError, match="low < high"):
+        ins.db_range = (-40.0, -60.0)
+
+
+def test_raising_the_floor_hides_background_and_keeps_the_song_dark(table):
+    song = filter_rows(table, "sound_type", "song")[0]
+    ins = SpectrogramInspector(table)
+    ins.show(ins.rows.index(song))
+    peak = ins.clip.peak_db
+    assert -100 < peak < -20  # quiet clips: the default ceiling is far above them
+    default = _pixels(ins.image_mark.image.value)
+    assert default.min() == 0  # the loudest sound is black, not pale grey
+    ins.db_range = (peak - 1.0, -20.0)  # the floor raised to just under the loudest sound
+    raised = _pixels(ins.image_mark.image.value)
+    assert raised.min() == 0, "raising the floor blanked the image"
+    assert (raised == 255).mean() > (default == 255).mean()  # the background went white
+    assert ins.message_html.value == ""
+    ins.db_range = (-100.0, peak - 20.0)  # lowering the ceiling: more of the clip is black
+    assert (_pixels(ins.image_mark.image.value) == 0).mean() > (default == 0).mean()
+    ins.db_range = (peak + 5.0, peak + 10.0)  # above everything: white, and said so
+    assert _pixels(ins.image_mark.image.value).min() == 255
+    assert "quieter than the floor" in ins.message_html.value
+
+
+def test_clip_slider_and_position_line_agree(table):
+    ins = SpectrogramInspector(table)
+    for k in (0, 2, 27):
+        ins.index = k
+        assert ins.clip_slider.value == k + 1
+        assert f"clip {ins.clip_slider.value} of 28" in ins.position_html.value
+    assert (ins.clip_slider.min, ins.clip_slider.max) == (1, 28)
+
+
+def test_grid_captions_name_labels_and_extent_and_short_pages_collapse(table):
+    ins = SpectrogramInspector(table.iloc[:5], grid_shape=(3, 3))
+    ins.mode = "grid"
+    assert ins.mode_toggle.value == "grid"
+    shown = [c for c in ins.cells if c["row"] is not None]
+    assert len(shown) == 5
+    for cell in shown:
+        caption = cell["caption"].value
+        row = cell["row"]
+        assert f"sound_type: {table.loc[row, 'sound_type']}" in caption
+        assert "0–2 s · 0–11 kHz" in caption  # what the thumbnail spans
+        assert cell["box"].layout.display is None
+    # empty cells take no room: a 5-clip page is two rows, not three with a blank one
+    assert [c["box"].layout.display for c in ins.cells[5:]] == ["none"] * 4

@@ -1,12 +1,14 @@
 """Review a trained model on labeled clips: scores, thresholds, confusion cells, corrections.
 
-The results review widget is a view over these functions. A corrections CSV has the columns
-``filename, <label column>`` so :func:`woodcock_widgets.labels.apply_corrections` (and the
-label remapper and training after it) can take it back in.
+The results review widget is a view over these functions. Corrections live in
+:mod:`woodcock_widgets.tables.corrections` (re-exported here): a CSV of ``filename, <label
+column>`` with paths relative to the run folder, which
+:func:`~woodcock_widgets.tables.corrections.apply_corrections` applies to the next training.
 """
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -16,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import LabelError
-from ..tables.labels import save_labels
+from ..tables.corrections import add_correction, read_corrections, write_corrections
 from ..tables.labeled import CODE_COLUMN
 from .bundle import ModelBundle
 from .metrics import classification_metrics, confusion, threshold_metrics
@@ -27,6 +29,8 @@ __all__ = [
     "true_codes",
     "class_values",
     "threshold_predictions",
+    "score_text",
+    "export_raven",
     "read_corrections",
     "add_correction",
     "write_corrections",
@@ -56,6 +60,32 @@ def threshold_predictions(scores: np.ndarray, positive: int, threshold: float) -
     pred = others.argmax(axis=1)
     pred[scores[:, positive] >= threshold] = positive
     return pred
+
+
+def score_text(score: float, threshold: float | None = None, digits: int = 3) -> str:
+    """A score as text that never says more than the score does.
+
+    Rounded to ``digits`` decimals, with more digits where rounding would mislead: a
+    score below ``threshold`` never reads as at or above it (0.49996 is "0.49996", not
+    "0.500", beside "predicted absent"), and a score that is not exactly 0 or 1 never
+    reads as "0.000" or "1.000".
+
+    Examples
+    --------
+    >>> score_text(0.79688), score_text(0.99996), score_text(0.49996, 0.5)
+    ('0.797', '0.99996', '0.49996')
+    """
+    value = float(score)
+    if not math.isfinite(value):
+        return str(value)
+    for d in range(digits, 12):
+        text = f"{value:.{d}f}"
+        shown = float(text)
+        crosses = threshold is not None and (shown >= threshold) != (value >= threshold)
+        extreme = shown in (0.0, 1.0) and value not in (0.0, 1.0)
+        if not crosses and not extreme:
+            return text
+    return repr(value)
 
 
 def true_codes(
@@ -177,12 +207,27 @@ class ClipScores:
         return list(self.df.index[hit])
 
     def table(self, positive: int | None = None, threshold: float = 0.5) -> pd.DataFrame:
-        """The rows with ``true``, ``predicted`` and one ``score_<class>`` column per class."""
+        """The rows with ``true``, ``predicted`` and one ``score_<class>`` column per class.
+
+        Scores are the model's, unrounded (a CSV of them compares as the model did).
+        """
         out = self.df.copy()
         out["true"] = [self.class_names[i] for i in self.y_true]
         out["predicted"] = [self.class_names[i] for i in self.predictions(positive, threshold)]
         for i, name in enumerate(self.class_names):
-            out[f"score_{name}"] = np.round(self.scores[:, i], 4)
+            out[f"score_{name}"] = self.scores[:, i].astype(float)
+        return out
+
+    def review_table(self, positive: int, threshold: float) -> pd.DataFrame:
+        """The rows with ``true``, ``predicted`` and ``score`` as a person reads them.
+
+        ``score`` is the score of ``positive`` (the class the threshold applies to) as
+        :func:`score_text` writes it, so it agrees with ``predicted`` at ``threshold``.
+        """
+        out = self.df.copy()
+        out["true"] = [self.class_names[i] for i in self.y_true]
+        out["predicted"] = [self.class_names[i] for i in self.predictions(positive, threshold)]
+        out["score"] = [score_text(v, threshold) for v in self.scores[:, positive]]
         return out
 
 
@@ -231,6 +276,8 @@ def score_clips(
 
     names = bundle.class_names
     y_true = true_codes(df, names, label_column)
+    if hasattr(bundle, "score_clips"):  # EmbeddingBundle: embedder + shallow head
+        return ClipScores(df, bundle.score_clips(df, filename_column), y_true, list(names))
     ds = AudioClipDataset(
         df,
         label_dict=bundle.label_dict,
@@ -249,43 +296,31 @@ def score_clips(
     return ClipScores(df, scores, y_true, list(names))
 
 
-def read_corrections(
-    path: str | os.PathLike, label_column: str, filename_column: str = "filename"
-) -> pd.DataFrame:
-    """Read a corrections CSV; a missing file gives an empty table with the two columns.
-
-    Raises
-    ------
-    LabelError
-        The file lacks one of the two columns.
-    """
-    path = Path(path)
-    if not path.exists():
-        return pd.DataFrame({filename_column: pd.Series(dtype=str), label_column: []})
-    table = pd.read_csv(path, encoding="utf-8-sig")
-    missing = [c for c in (filename_column, label_column) if c not in table.columns]
-    if missing:
-        raise LabelError(f"corrections table {path} is missing column(s) {missing}")
-    return table[[filename_column, label_column]]
-
-
-def add_correction(
-    corrections: pd.DataFrame,
-    filename: str,
-    value: object,
-    label_column: str,
-    filename_column: str = "filename",
-) -> pd.DataFrame:
-    """A copy of ``corrections`` with ``filename`` relabeled ``value`` (a later fix wins)."""
-    keep = corrections[corrections[filename_column].astype(str) != str(filename)]
-    row = pd.DataFrame({filename_column: [str(filename)], label_column: [value]})
-    return pd.concat([keep, row], ignore_index=True) if len(keep) else row
-
-
-def write_corrections(
-    corrections: pd.DataFrame,
+def export_raven(
+    scores: pd.DataFrame,
+    class_name: str,
+    threshold: float,
     path: str | os.PathLike,
-    source: str | os.PathLike | None = None,
-) -> Path:
-    """Write the corrections CSV atomically; never over the label table ``source``."""
-    return save_labels(corrections, path, source=source)
+    high_freq: float,
+    merge_gap: float | None = None,
+) -> tuple[Path, pd.DataFrame]:
+    """Write the detections of one class in a recording's window scores as a Raven table.
+
+    The one export behind the review's "Export Raven table" (and the same steps as the
+    ``predict --raven`` command): windows at or above ``threshold``
+    (:func:`~woodcock_widgets.ml.predict.detect`), optionally merged when at most
+    ``merge_gap`` seconds apart, written atomically as a tab-separated selection table
+    spanning ``0 .. high_freq`` Hz.
+
+    Returns
+    -------
+    (pathlib.Path, pandas.DataFrame)
+        Where it was written, and the detections it holds.
+    """
+    from .predict import detect, merge_detections, to_raven_table, write_raven_table
+
+    dets = detect(scores, {class_name: float(threshold)})
+    if merge_gap is not None:
+        dets = merge_detections(dets, merge_gap)
+    written = write_raven_table(to_raven_table(dets, high_freq=high_freq), path)
+    return written, dets

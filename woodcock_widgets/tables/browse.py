@@ -25,6 +25,7 @@ __all__ = [
     "page_rows",
     "load_audio",
     "render_clip",
+    "extent_text",
 ]
 
 
@@ -109,7 +110,10 @@ class ClipView:
     image_size : tuple of int
         ``(width, height)`` of the PNG in pixels.
     decibel_limits : tuple of float
-        The dB range mapped to white .. black.
+        The dB range mapped to white .. black: the floor asked for, and the ceiling asked
+        for or the clip's loudest value if that is lower (see :func:`render_clip`).
+    peak_db : float
+        The loudest value (dB) in the band shown.
     """
 
     png: bytes
@@ -118,6 +122,12 @@ class ClipView:
     frequency_range: tuple[float, float]
     image_size: tuple[int, int]
     decibel_limits: tuple[float, float]
+    peak_db: float = float("nan")
+
+    @property
+    def above_floor(self) -> bool:
+        """Whether anything in the band is louder than the floor (else the image is white)."""
+        return self.peak_db > self.decibel_limits[0]
 
 
 def load_audio(
@@ -163,7 +173,9 @@ def render_clip(
     preprocessing : Preprocessing, optional
         STFT settings; default: the tutorial's.
     decibel_limits : tuple of float, optional
-        dB range shown; default: the preprocessing's.
+        ``(floor, ceiling)`` in dB; default: the preprocessing's. Quieter than the floor is
+        white; louder than the ceiling, or than the clip's loudest value where that is
+        lower, is black.
     frequency_range : tuple of float, optional
         Only show this band (Hz); default: the preprocessing's band-pass or the full range.
 
@@ -174,15 +186,21 @@ def render_clip(
     pre = preprocessing or Preprocessing()
     from ..audio.spectrogram import Spectrogram
 
+    lo, hi = (float(v) for v in (decibel_limits or pre.decibel_limits))
     spec = Spectrogram.from_audio(
-        audio,
-        pre.window_samples,
-        pre.overlap_samples,
-        decibel_limits=decibel_limits or pre.decibel_limits,
+        audio, pre.window_samples, pre.overlap_samples, decibel_limits=(lo, hi)
     )
     band = frequency_range or pre.bandpass
     if band is not None:
         spec = spec.bandpass(float(band[0]), float(band[1]))
+    # Black is the ceiling, or the clip's loudest value when that is lower: a ceiling far
+    # above the clip would leave even its loudest sound pale grey, and raising the floor
+    # would then fade the whole picture to white. This way the floor hides quiet background
+    # and the loud parts stay dark; lowering the ceiling still darkens more. Where nothing
+    # is louder than the floor the image is white (ClipView.above_floor says so).
+    peak = float(spec.values.max())
+    if peak > lo:
+        spec = spec.limit_db((lo, min(hi, peak)))
     height, width = spec.values.shape
     return ClipView(
         png=spec.to_png_bytes(),
@@ -191,4 +209,15 @@ def render_clip(
         frequency_range=(float(spec.frequencies[0]), float(spec.frequencies[-1])),
         image_size=(int(width), int(height)),
         decibel_limits=tuple(float(v) for v in spec.decibel_limits),
+        peak_db=peak,
     )
+
+
+def extent_text(view: ClipView) -> str:
+    """What a thumbnail spans, e.g. ``"0–2 s · 0–11 kHz"`` (a picture without axes)."""
+    lo, hi = view.frequency_range
+
+    def khz(f: float) -> str:
+        return f"{f / 1000:.3g}"
+
+    return f"0–{view.duration:.3g} s · {khz(lo)}–{khz(hi)} kHz"

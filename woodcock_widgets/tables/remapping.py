@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from ..errors import LabelError
-from .labeled import CODE_COLUMN
 from .browse import distinct_values
+from .labeled import CODE_COLUMN
 from .labels import check_label_column, numeric_labels, remap_labels
 
 __all__ = ["RemapPreview", "preview_remap", "identity_mapping"]
@@ -40,7 +40,8 @@ class RemapPreview:
     counts_before : pandas.DataFrame
         One row per source value: ``value, count, class`` (class empty when unmapped).
     counts_after : pandas.DataFrame
-        One row per class: ``class, code, count`` (code -1 while incomplete).
+        One row per class: ``class, code, count``; the code is missing (``<NA>``) while
+        some values have no class, since codes are given only to a complete set.
     unmapped : list of str
         Source values without a class (their rows are not dropped: the result waits).
     """
@@ -115,7 +116,11 @@ def preview_remap(
     after = source.map(used).value_counts().reindex(classes, fill_value=0)
     if unmapped:
         counts_after = pd.DataFrame(
-            {"class": classes, "code": [-1] * len(classes), "count": after.to_numpy(int)}
+            {
+                "class": classes,
+                "code": pd.array([pd.NA] * len(classes), dtype="Int64"),
+                "count": after.to_numpy(int),
+            }
         )
         return RemapPreview(None, new_column, used, {}, {}, counts_before, counts_after, unmapped)
     remapped = remap_labels(df, source_column, used, new_column)

@@ -10,7 +10,13 @@ import pandas as pd
 from ..errors import SplitError
 from .labels import check_label_column
 
-__all__ = ["SplitResult", "split_train_valid", "balance_report", "check_leakage"]
+__all__ = [
+    "SplitResult",
+    "split_train_valid",
+    "balance_report",
+    "check_leakage",
+    "moved_to_valid",
+]
 
 MIN_CLIPS_PER_CLASS = 2
 
@@ -199,3 +205,12 @@ def check_leakage(
                 f"e.g. {both[0]}"
             )
     return found
+
+
+def moved_to_valid(before: SplitResult, after: SplitResult) -> int:
+    """How many validation clips of ``after`` were not validation clips in ``before``.
+
+    With stratification every seed gives the same class counts; what a new seed changes is
+    *which* clips are held out, and this counts them.
+    """
+    return len(set(after.valid.index) - set(before.valid.index))

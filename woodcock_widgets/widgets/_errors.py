@@ -7,9 +7,10 @@ works from any thread (it appends to the Output's ``outputs`` instead of capturi
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import ipywidgets as widgets
@@ -21,6 +22,23 @@ __all__ = ["ErrorLog"]
 
 # Errors whose message says what to fix: one line. Anything else is a bug: full traceback.
 _USER_ERRORS = (WoodcockError, ValueError, TraitError, OSError)
+
+
+def _one_line(exc: BaseException) -> list[str]:
+    return [f"{type(exc).__name__}: {exc}"]
+
+
+def mark_shown(exc: BaseException) -> BaseException:
+    """Mark ``exc`` as already shown in a widget, and make IPython print it as one line.
+
+    IPython renders an exception through its ``_render_traceback_`` when it has one (as
+    ipyparallel does for remote errors), so a notebook cell that calls ``widget.save()``
+    and fails for a reason the widget already explains prints ``LabelError: …`` instead of
+    a traceback. The exception still propagates: papermill and "Run All" stop at it.
+    """
+    exc._woodcock_shown = True  # type: ignore[attr-defined]
+    exc._render_traceback_ = functools.partial(_one_line, exc)  # type: ignore[attr-defined]
+    return exc
 
 
 def format_error(exc: BaseException) -> str:
@@ -62,6 +80,22 @@ class ErrorLog:
         self.messages = []
         self.output.outputs = ()
 
+    @contextlib.contextmanager
+    def raising(self) -> Iterator[None]:
+        """Show a user error raised inside the block here, then let it propagate.
+
+        For public methods a notebook cell calls (``save``, ``export_raven``): the widget's
+        error area explains the problem and the cell prints one line, not a traceback (see
+        :func:`mark_shown`). Other exceptions (bugs) propagate untouched.
+        """
+        try:
+            yield
+        except _USER_ERRORS as exc:
+            if not getattr(exc, "_woodcock_shown", False):
+                self.report(exc)
+                mark_shown(exc)
+            raise
+
     def guard(self, func: Callable[..., Any]) -> Callable[..., Any]:
         """Wrap a callback so its exceptions are reported here instead of lost."""
 
@@ -70,7 +104,8 @@ class ErrorLog:
             try:
                 return func(*args, **kwargs)
             except Exception as exc:  # shown to the user; nothing is swallowed silently
-                self.report(exc)
+                if not getattr(exc, "_woodcock_shown", False):
+                    self.report(exc)
                 return None
 
         return wrapper

@@ -13,16 +13,28 @@ from traittypes import Array
 
 __all__ = [
     "BLANK_PNG",
+    "HEATMAP_STYLE",
     "spectrogram_figure",
     "set_spectrogram",
     "show_png",
     "bar_figure",
     "line_figure",
     "heatmap_figure",
+    "set_confusion",
+    "stacked_bar_figure",
     "score_figure",
 ]
 
 COLORS = {"train": "#1f77b4", "valid": "#ff7f0e", "all": "#7f7f7f"}
+
+# Width of one character of an axis tick label (px, bqplot's default sans-serif, ~12px), to
+# size margins so class names are never clipped, and the text colours of heat-map counts.
+TICK_CHAR_PX = 7.5
+DARK_TEXT, LIGHT_TEXT = "#111111", "#ffffff"
+
+#: Put this in an ``ipywidgets.HTML`` beside a :func:`heatmap_figure`: its counts let clicks
+#: through to the cells under them (else a click on a count's text selects nothing).
+HEATMAP_STYLE = "<style>.wcw-confusion text.label{pointer-events:none}</style>"
 
 
 def _blank_png() -> bytes:
@@ -195,17 +207,31 @@ class _CellHeatMap(bq.GridHeatMap):
 
 
 def heatmap_figure(
-    class_names: Sequence[str], height: str = "260px"
-) -> tuple[bq.Figure, bq.GridHeatMap]:
+    class_names: Sequence[str], height: str | None = None
+) -> tuple[bq.Figure, bq.GridHeatMap, bq.Label]:
     """A confusion-matrix heat map (rows: true class, columns: predicted) that selects cells.
 
-    A click sets the mark's ``selected`` to ``[[row, column]]``.
+    A click sets the mark's ``selected`` to ``[[row, column]]``; a click on a count sets the
+    label mark's ``selected`` to ``[row * n + column]``. The counts are a separate
+    ``Label`` mark, so each can have its own colour (white on dark cells, dark on light; the
+    heat map's own labels are all one colour). Margins and the figure's width follow the
+    longest class name, so full names are shown, never clipped. Fill it with
+    :func:`set_confusion`.
+
+    Returns
+    -------
+    (bqplot.Figure, bqplot.GridHeatMap, bqplot.Label)
     """
     names = [str(c) for c in class_names]
+    n = len(names)
+    name_px = int(max((len(c) for c in names), default=4) * TICK_CHAR_PX) + 8
+    rotate = n > 2  # several long names side by side: slant them
+    left = name_px + 34  # tick labels, then the axis label "true"
+    bottom = (int(name_px * 0.55) if rotate else 0) + 50
+    column_px = max(90, 60 if rotate else name_px + 16)
     rs = bq.OrdinalScale(reverse=True)
     cs = bq.OrdinalScale()
     color = bq.ColorScale(scheme="Blues", min=0)
-    n = len(names)
     mark = _CellHeatMap(
         color=np.zeros((n, n)),
         row=names,
@@ -213,16 +239,93 @@ def heatmap_figure(
         scales={"row": rs, "column": cs, "color": color},
         interactions={"click": "select"},
         selected_style={"stroke": "red", "stroke-width": "3"},
-        display_format=".0f",
-        font_style={"font-size": "16px"},
+        display_format=None,  # the counts are the Label mark below
         stroke="white",
     )
+    labels = bq.Label(
+        x=np.array(names * n, dtype=str),
+        y=np.array([r for r in names for _ in names], dtype=str),
+        text=["0"] * (n * n),
+        colors=[DARK_TEXT] * (n * n),
+        scales={"x": cs, "y": rs},
+        align="middle",
+        default_size=16,
+        font_weight="bold",
+        y_offset=6,
+        apply_clip=False,
+        # the counts lie on top of the cells: a click on one must select its cell too
+        interactions={"click": "select"},
+        selected_style={},
+        unselected_style={},
+    )
     axes = [
-        bq.Axis(scale=cs, label="predicted"),
-        bq.Axis(scale=rs, side="left", label="true"),
+        bq.Axis(
+            scale=cs,
+            label="predicted",
+            tick_rotate=-25 if rotate else 0,
+            label_offset=f"{bottom - 12}px",
+        ),
+        bq.Axis(scale=rs, side="left", label="true", label_offset=f"{left - 14}px"),
         bq.ColorAxis(scale=color, side="right", visible=False),
     ]
-    return _figure([mark], axes, title="confusion (click a cell)", height=height), mark
+    fig = _figure(
+        [mark, labels],
+        axes,
+        title="confusion (click a cell)",
+        height=height or f"{max(240, 70 * n + bottom + 40)}px",
+        width=f"{left + n * column_px + 20}px",
+        fig_margin={"top": 30, "bottom": bottom, "left": left, "right": 20},
+    )
+    fig.layout.min_width = fig.layout.width  # a flex row must not squeeze the names
+    fig.add_class("wcw-confusion")  # see HEATMAP_STYLE
+    return fig, mark, labels
+
+
+def set_confusion(mark: bq.GridHeatMap, labels: bq.Label, matrix: np.ndarray) -> None:
+    """Show a confusion matrix: cell colours, and counts readable on every cell."""
+    matrix = np.asarray(matrix, dtype=float)
+    top = float(matrix.max()) if matrix.size else 0.0
+    # "Blues" is dark from about half its range on: white text there, dark text elsewhere
+    dark = matrix > 0.5 * top if top > 0 else np.zeros(matrix.shape, bool)
+    with mark.hold_sync():
+        mark.color = matrix
+    with labels.hold_sync():
+        labels.text = [str(int(v)) for v in matrix.ravel()]
+        labels.colors = [LIGHT_TEXT if d else DARK_TEXT for d in dark.ravel()]
+
+
+def stacked_bar_figure(
+    x_label: str, y_label: str, series: Sequence[str], height: str = "260px"
+) -> tuple[bq.Figure, bq.Bars]:
+    """Stacked bars (one stack per category, one segment per series), each labeled.
+
+    No title and no bqplot legend: put a :func:`~._tables.legend_html` line above the
+    figure, so neither can sit on the other or on the bars.
+    """
+    xs = bq.OrdinalScale()
+    ys = bq.LinearScale(min=0.0)
+    bars = bq.Bars(
+        x=np.array([], dtype=str),
+        y=np.zeros((len(series), 0)),
+        scales={"x": xs, "y": ys},
+        type="stacked",
+        labels=list(series),
+        display_legend=False,
+        colors=list(bq.CATEGORY10[: max(len(series), 1)]),
+        label_display=True,
+        label_display_format=".0f",
+        label_font_style={"fill": "white", "font-weight": "bold"},
+        padding=0.35,
+    )
+    axes = [
+        bq.Axis(scale=xs, label=x_label),
+        bq.Axis(scale=ys, side="left", label=y_label, tick_format="d"),
+    ]
+    fig = _figure([bars], axes, height=height, fig_margin=_MARGIN_NO_TITLE)
+    return fig, bars
+
+
+_MARGIN_NO_TITLE = {"top": 15, "bottom": 45, "left": 65, "right": 15}
 
 
 def score_figure(height: str = "220px") -> tuple[bq.Figure, bq.Lines, bq.Scatter, bq.Lines]:

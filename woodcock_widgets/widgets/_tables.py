@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping
 
 import pandas as pd
 
-__all__ = ["frame_html", "mapping_html", "messages_html", "status_html"]
+__all__ = ["frame_html", "legend_html", "mapping_html", "messages_html", "status_html"]
 
 _TABLE_STYLE = (
     "<style>.wcw-table{border-collapse:collapse;font-size:0.9em}"
@@ -17,12 +17,32 @@ _TABLE_STYLE = (
 
 
 def frame_html(df: pd.DataFrame, index: bool = False, float_format: str = "{:.3f}") -> str:
-    """A compact, escaped HTML table of ``df``."""
+    """A compact, escaped HTML table of ``df`` (missing values shown as a dash)."""
     formatters = {c: float_format.format for c in df.columns if pd.api.types.is_float_dtype(df[c])}
     body = df.to_html(
-        index=index, escape=True, border=0, classes="wcw-table", formatters=formatters
+        index=index,
+        escape=True,
+        border=0,
+        classes="wcw-table",
+        formatters=formatters,
+        na_rep="–",
     )
     return _TABLE_STYLE + body
+
+
+def legend_html(title: str, items: Mapping[str, str]) -> str:
+    """A title and a one-line legend (name → CSS colour), drawn above a chart.
+
+    bqplot draws its legend inside the plot, over the title or the marks; an HTML line above
+    the figure cannot overlap either.
+    """
+    keys = "".join(
+        f"<span style='white-space:nowrap;margin-right:1em'>"
+        f"<span style='display:inline-block;width:0.9em;height:0.9em;background:{color};"
+        f"vertical-align:middle;margin-right:0.3em'></span>{html.escape(str(name))}</span>"
+        for name, color in items.items()
+    )
+    return f"<div class='wcw-legend'><b>{html.escape(title)}</b> {keys}</div>"
 
 
 def mapping_html(items: Mapping[object, object], key: str = "", value: str = "") -> str:

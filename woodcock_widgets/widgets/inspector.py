@@ -17,6 +17,7 @@ from ..errors import LabelError, WoodcockError
 from ..tables.browse import (
     ClipView,
     distinct_values,
+    extent_text,
     filter_rows,
     load_audio,
     n_pages,
@@ -47,6 +48,10 @@ def _as_table(df: pd.DataFrame | str | os.PathLike, filename_column: str) -> pd.
     return table
 
 
+def _db(value: float) -> str:
+    return f"{value:.0f}" if float(value).is_integer() else f"{value:.1f}"
+
+
 class SpectrogramInspector(widgets.VBox):
     """Browse a label table clip by clip: spectrogram, audio player and the row's labels.
 
@@ -73,12 +78,20 @@ class SpectrogramInspector(widgets.VBox):
 
     Attributes
     ----------
+    index : int
+        Position of the shown clip in :attr:`rows` (a trait: observe it, link it, set it;
+        the clip slider and the "clip N of M" line show ``index + 1``).
+    db_range : tuple of float
+        ``(floor, ceiling)`` in dB (a trait). Quieter than the floor is white; louder than
+        the ceiling, or than the clip's loudest sound where that is lower, is black.
+    frequency_range : tuple of float
+        Band shown, in Hz (a trait).
+    mode : {"single", "grid"}
+        One clip, or a page of clips each with a player (a trait).
     df : pandas.DataFrame
         The table browsed.
     rows : list
         Index labels of the clips that pass the filter, in table order.
-    index : int
-        Position of the shown clip in :attr:`rows` (a trait: observe it, or set it).
     row : object
         Index label of the shown clip (``None`` when no clip passes the filter).
     clip : ClipView or None
@@ -95,16 +108,35 @@ class SpectrogramInspector(widgets.VBox):
     >>> inspector                                       # display it in a notebook cell
     >>> inspector.set_filter("sound_type", "song")      # only song clips
     >>> inspector.next()                                # the next one
-    >>> inspector.show(0); inspector.clip.duration      # first song clip, 2.0 s
-    >>> inspector.set_mode("grid")                      # a 3x3 page of clips with players
+    >>> inspector.index = 0; inspector.clip.duration    # first song clip, 2.0 s
+    >>> inspector.db_range = (-90, -40)                 # more contrast
+    >>> inspector.mode = "grid"                         # a 3x3 page of clips with players
     """
 
-    index = traitlets.Int(0, help="Position of the shown clip in .rows.")
+    index = traitlets.Int(0, help="Position of the shown clip in .rows (0-based).")
+    db_range = traitlets.Tuple(
+        traitlets.Float(),
+        traitlets.Float(),
+        default_value=(-100.0, -20.0),
+        help="(floor, ceiling) dB",
+    )
+    frequency_range = traitlets.Tuple(
+        traitlets.Float(), traitlets.Float(), default_value=(0.0, 11025.0), help="band shown (Hz)"
+    )
+    mode = traitlets.Enum(["single", "grid"], "single", help="one clip, or a page of clips")
 
     @traitlets.validate("index")
     def _valid_index(self, proposal):
         # clamp, so `inspector.index = 999` shows the last clip instead of failing
         return min(max(int(proposal["value"]), 0), max(len(getattr(self, "rows", [])) - 1, 0))
+
+    @traitlets.validate("db_range", "frequency_range")
+    def _valid_range(self, proposal):
+        lo, hi = (float(v) for v in proposal["value"])
+        if not lo < hi:
+            name = proposal["trait"].name
+            raise traitlets.TraitError(f"{name} must be (low, high) with low < high, got {lo, hi}")
+        return (lo, hi)
 
     def __init__(
         self,
@@ -118,11 +150,16 @@ class SpectrogramInspector(widgets.VBox):
         grid_shape: tuple[int, int] = (3, 3),
         figure_height: str = "260px",
     ) -> None:
-        super().__init__()
+        self.preprocessing = preprocessing or Preprocessing()
+        pre = self.preprocessing
+        band = pre.bandpass or (0.0, pre.sample_rate / 2)
+        super().__init__(
+            db_range=tuple(float(v) for v in pre.decibel_limits),
+            frequency_range=tuple(float(v) for v in band),
+        )
         self.filename_column = filename_column
         self.offset_column = offset_column
         self.max_seconds = max_seconds
-        self.preprocessing = preprocessing or Preprocessing()
         self.grid_shape = (int(grid_shape[0]), int(grid_shape[1]))
         self.errors = ErrorLog()
         self._fixed_label_columns = list(label_columns) if label_columns is not None else None
@@ -133,76 +170,82 @@ class SpectrogramInspector(widgets.VBox):
         self.clip: ClipView | None = None
         self.error: str | None = None
         self.page = 0
-        self.mode = "single"
         self._subset: list | None = None
         self._filter: tuple[str | None, str | None] = (None, None)
         self._audio: Audio | None = None
         self._syncing = False
         self._build(figure_height)
-        self.filter_column.options = [_ALL, *self.label_columns]
+        self.filter_column_dropdown.options = [_ALL, *self.label_columns]
         self._apply_filter()
 
     # ------------------------------------------------------------------ layout
     def _build(self, figure_height: str) -> None:
         guard = self.errors.guard
-        pre = self.preprocessing
-        nyquist = pre.sample_rate / 2
+        nyquist = self.preprocessing.sample_rate / 2
         self.previous_button = widgets.Button(description="◀ previous", tooltip="previous clip")
         self.next_button = widgets.Button(description="next ▶", tooltip="next clip")
-        self.slider = widgets.IntSlider(
-            0, min=0, max=0, description="clip", continuous_update=False
+        # 1-based, like the "clip N of M" line beside it
+        self.clip_slider = widgets.IntSlider(
+            1, min=1, max=1, description="clip", continuous_update=False
         )
-        self.position = widgets.HTML()
-        self.filter_column = widgets.Dropdown(description="filter", options=[_ALL])
-        self.filter_value = widgets.Dropdown(description="equals", options=[], disabled=True)
-        self.mode_buttons = widgets.ToggleButtons(options=["single", "grid"], value="single")
-        self.db_limits = widgets.FloatRangeSlider(
-            value=pre.decibel_limits,
+        self.position_html = widgets.HTML()
+        self.filter_column_dropdown = widgets.Dropdown(description="filter", options=[_ALL])
+        self.filter_value_dropdown = widgets.Dropdown(
+            description="equals", options=[], disabled=True
+        )
+        self.mode_toggle = widgets.ToggleButtons(options=["single", "grid"], value=self.mode)
+        # The sliders' own readouts are too narrow for "-100 – -20"; an HTML line says it.
+        self.db_slider = widgets.FloatRangeSlider(
+            value=self.db_range,
             min=-160.0,
             max=0.0,
             step=1.0,
             description="dB",
             continuous_update=False,
+            readout=False,
         )
-        band = pre.bandpass or (0.0, nyquist)
-        self.frequency_range = widgets.FloatRangeSlider(
-            value=band,
+        self.db_readout = widgets.HTML()
+        self.frequency_slider = widgets.FloatRangeSlider(
+            value=self.frequency_range,
             min=0.0,
             max=nyquist,
             step=50.0,
             description="Hz",
             continuous_update=False,
-            readout_format=".0f",
+            readout=False,
         )
+        self.frequency_readout = widgets.HTML()
         self.figure, self.image_mark = spectrogram_figure(figure_height)
         self.audio = widgets.Audio(value=b"", format="wav", autoplay=False, loop=False)
-        self.message = widgets.HTML()
+        self.message_html = widgets.HTML()
         self.labels_html = widgets.HTML(layout=widgets.Layout(min_width="14em"))
 
+        traitlets.link((self, "db_range"), (self.db_slider, "value"))
+        traitlets.link((self, "frequency_range"), (self.frequency_slider, "value"))
+        traitlets.link((self, "mode"), (self.mode_toggle, "value"))
         self.previous_button.on_click(guard(lambda _: self.previous()))
         self.next_button.on_click(guard(lambda _: self.next()))
-        self.slider.observe(guard(self._on_slider), names="value")
-        self.filter_column.observe(guard(self._on_filter_column), names="value")
-        self.filter_value.observe(guard(self._on_filter_value), names="value")
-        self.mode_buttons.observe(guard(lambda ch: self.set_mode(ch["new"])), names="value")
-        self.db_limits.observe(guard(lambda _: self._redraw()), names="value")
-        self.frequency_range.observe(guard(lambda _: self._redraw()), names="value")
+        self.clip_slider.observe(guard(self._on_slider), names="value")
+        self.filter_column_dropdown.observe(guard(self._on_filter_column), names="value")
+        self.filter_value_dropdown.observe(guard(self._on_filter_value), names="value")
+        self.observe(guard(lambda _: self._redraw_all()), names=["db_range", "frequency_range"])
+        self.observe(guard(lambda ch: self._show_mode(ch["new"])), names="mode")
         self.observe(guard(lambda _: self._render()), names="index")
 
         self.single_box = widgets.HBox(
             [
                 widgets.VBox(
-                    [self.figure, self.audio, self.message],
+                    [self.figure, self.audio, self.message_html],
                     layout=widgets.Layout(flex="1 1 auto", width="70%"),
                 ),
                 self.labels_html,
             ]
         )
-        self.page_previous = widgets.Button(description="◀ page")
-        self.page_next = widgets.Button(description="page ▶")
-        self.page_label = widgets.HTML()
-        self.page_previous.on_click(guard(lambda _: self.show_page(self.page - 1)))
-        self.page_next.on_click(guard(lambda _: self.show_page(self.page + 1)))
+        self.page_previous_button = widgets.Button(description="◀ page")
+        self.page_next_button = widgets.Button(description="page ▶")
+        self.page_html = widgets.HTML()
+        self.page_previous_button.on_click(guard(lambda _: self.show_page(self.page - 1)))
+        self.page_next_button.on_click(guard(lambda _: self.show_page(self.page + 1)))
         self._cells = [self._make_cell(k) for k in range(self.grid_shape[0] * self.grid_shape[1])]
         self.grid = widgets.GridBox(
             [c["box"] for c in self._cells],
@@ -211,17 +254,28 @@ class SpectrogramInspector(widgets.VBox):
             ),
         )
         self.grid_box = widgets.VBox(
-            [widgets.HBox([self.page_previous, self.page_label, self.page_next]), self.grid],
+            [
+                widgets.HBox([self.page_previous_button, self.page_html, self.page_next_button]),
+                self.grid,
+            ],
             layout=widgets.Layout(display="none"),
         )
         self.children = [
-            widgets.HBox([self.previous_button, self.next_button, self.slider, self.position]),
-            widgets.HBox([self.filter_column, self.filter_value, self.mode_buttons]),
-            widgets.HBox([self.db_limits, self.frequency_range]),
+            widgets.HBox(
+                [self.previous_button, self.next_button, self.clip_slider, self.position_html]
+            ),
+            widgets.HBox(
+                [self.filter_column_dropdown, self.filter_value_dropdown, self.mode_toggle]
+            ),
+            widgets.HBox(
+                [self.db_slider, self.db_readout, self.frequency_slider, self.frequency_readout],
+                layout=widgets.Layout(align_items="center"),
+            ),
             self.single_box,
             self.grid_box,
             self.errors.output,
         ]
+        self._show_readouts()
 
     def _make_cell(self, k: int) -> dict:
         image = widgets.Image(
@@ -229,7 +283,9 @@ class SpectrogramInspector(widgets.VBox):
         )
         caption = widgets.HTML()
         audio = widgets.Audio(value=b"", format="wav", autoplay=False, loop=False)
-        open_button = widgets.Button(description="open", layout=widgets.Layout(width="5em"))
+        open_button = widgets.Button(
+            description="open", layout=widgets.Layout(width="auto", flex="0 0 auto")
+        )
         open_button.on_click(self.errors.guard(lambda _: self._open_cell(k)))
         box = widgets.VBox(
             [image, widgets.HBox([open_button, caption]), audio],
@@ -274,12 +330,13 @@ class SpectrogramInspector(widgets.VBox):
         self._filter = (column, None if value is None else str(value).strip())
         self._syncing = True
         try:
-            if column is not None and column not in self.filter_column.options:
-                self.filter_column.options = [*self.filter_column.options, column]
-            self.filter_column.value = column if column is not None else _ALL
+            options = self.filter_column_dropdown.options
+            if column is not None and column not in options:
+                self.filter_column_dropdown.options = [*options, column]
+            self.filter_column_dropdown.value = column if column is not None else _ALL
             self._fill_values(column)
             if column is not None:
-                self.filter_value.value = self._filter[1]
+                self.filter_value_dropdown.value = self._filter[1]
         finally:
             self._syncing = False
         self._apply_filter()
@@ -299,24 +356,18 @@ class SpectrogramInspector(widgets.VBox):
         self._subset = None if rows is None else list(rows)
         self._syncing = True
         try:
-            self.filter_column.options = [_ALL, *self.label_columns]
-            self.filter_column.value = self._filter[0] or _ALL
+            self.filter_column_dropdown.options = [_ALL, *self.label_columns]
+            self.filter_column_dropdown.value = self._filter[0] or _ALL
             self._fill_values(self._filter[0])
         finally:
             self._syncing = False
         self._apply_filter()
 
     def set_mode(self, mode: str) -> None:
-        """``"single"`` (one clip) or ``"grid"`` (a page of clips, each with a player)."""
+        """``"single"`` (one clip) or ``"grid"`` (a page of clips); same as setting ``mode``."""
         if mode not in ("single", "grid"):
             raise ValueError(f"mode must be 'single' or 'grid', got {mode!r}")
         self.mode = mode
-        if self.mode_buttons.value != mode:
-            self.mode_buttons.value = mode
-        self.single_box.layout.display = None if mode == "single" else "none"
-        self.grid_box.layout.display = None if mode == "grid" else "none"
-        if mode == "grid":
-            self.show_page(self.index // self.per_page)
 
     @property
     def per_page(self) -> int:
@@ -333,14 +384,15 @@ class SpectrogramInspector(widgets.VBox):
         self.page = min(max(int(page), 0), self.n_pages - 1)
         shown = page_rows(self.rows, self.page, self.per_page)
         for k, cell in enumerate(self._cells):
-            row = shown[k] if k < len(shown) else None
-            self._fill_cell(cell, row)
-        self.page_label.value = f"page {self.page + 1} of {self.n_pages}"
+            self._fill_cell(cell, shown[k] if k < len(shown) else None)
+        self.page_html.value = f"page {self.page + 1} of {self.n_pages}"
+        self.page_previous_button.disabled = self.page <= 0
+        self.page_next_button.disabled = self.page >= self.n_pages - 1
 
     # -------------------------------------------------------------- handlers
     def _on_slider(self, change) -> None:
         if not self._syncing:
-            self.show(change["new"])
+            self.show(change["new"] - 1)
 
     def _on_filter_column(self, change) -> None:
         if self._syncing:
@@ -355,24 +407,30 @@ class SpectrogramInspector(widgets.VBox):
 
     def _fill_values(self, column: str | None) -> None:
         if column is None:
-            self.filter_value.options = []
-            self.filter_value.disabled = True
+            self.filter_value_dropdown.options = []
+            self.filter_value_dropdown.disabled = True
         else:
-            self.filter_value.options = distinct_values(self.df, column)
-            self.filter_value.disabled = False
+            self.filter_value_dropdown.options = distinct_values(self.df, column)
+            self.filter_value_dropdown.disabled = False
 
     def _apply_filter(self) -> None:
         column, value = self._filter
         self.rows = filter_rows(self.df, column, value, self._subset)
         self._syncing = True
         try:
-            self.slider.max = max(len(self.rows) - 1, 0)
-            self.slider.disabled = len(self.rows) <= 1
+            self.clip_slider.max = max(len(self.rows), 1)
+            self.clip_slider.disabled = len(self.rows) <= 1
         finally:
             self._syncing = False
         self.show(0)
         if self.mode == "grid":
             self.show_page(0)
+
+    def _show_mode(self, mode: str) -> None:
+        self.single_box.layout.display = None if mode == "single" else "none"
+        self.grid_box.layout.display = None if mode == "grid" else "none"
+        if mode == "grid":
+            self.show_page(self.index // self.per_page)
 
     # ------------------------------------------------------------- rendering
     def _clip_source(self, row) -> tuple[str, float]:
@@ -385,25 +443,20 @@ class SpectrogramInspector(widgets.VBox):
         return load_audio(path, self.preprocessing, offset, self.max_seconds)
 
     def _view(self, audio: Audio) -> ClipView:
-        return render_clip(
-            audio,
-            self.preprocessing,
-            tuple(self.db_limits.value),
-            tuple(self.frequency_range.value),
-        )
+        return render_clip(audio, self.preprocessing, self.db_range, self.frequency_range)
 
     def _render(self) -> None:
         n = len(self.rows)
         self._syncing = True
         try:
-            self.slider.value = min(self.index, self.slider.max)
+            self.clip_slider.value = min(self.index + 1, self.clip_slider.max)
         finally:
             self._syncing = False
         self.previous_button.disabled = self.index <= 0
         self.next_button.disabled = self.index >= n - 1
         if n == 0:
             self.row, self._audio = None, None
-            self.position.value = "no clips match the filter"
+            self.position_html.value = "no clips match the filter"
             self.labels_html.value = ""
             self._show_error(None)
             return
@@ -411,7 +464,7 @@ class SpectrogramInspector(widgets.VBox):
         path, offset = self._clip_source(self.row)
         at = f" at {offset:g} s" if offset else ""
         name = html.escape(f"{Path(path).name}{at}")
-        self.position.value = f"clip {self.index + 1} of {n} · row {self.row} · {name}"
+        self.position_html.value = f"clip {self.index + 1} of {n} · row {self.row} · {name}"
         labels = {c: self.df.at[self.row, c] for c in self.label_columns}
         self.labels_html.value = mapping_html(labels, "column", "value")
         try:
@@ -422,7 +475,13 @@ class SpectrogramInspector(widgets.VBox):
             return
         self._redraw()
 
+    def _redraw_all(self) -> None:
+        self._redraw()
+        if self.mode == "grid":
+            self.show_page(self.page)
+
     def _redraw(self) -> None:
+        self._show_readouts()
         if self._audio is None:
             return
         try:
@@ -431,24 +490,50 @@ class SpectrogramInspector(widgets.VBox):
             self._show_error(str(exc))
             return
         self.clip, self.error = view, None
-        self.message.value = ""
+        floor = view.decibel_limits[0]
+        self.message_html.value = (
+            ""
+            if view.above_floor
+            else messages_html(
+                [
+                    f"all of this clip is quieter than the floor ({_db(floor)} dB): "
+                    "lower the floor to see it"
+                ],
+                "warning",
+            )
+        )
         set_spectrogram(self.image_mark, view.png, (0.0, view.duration), view.frequency_range)
         self.audio.value = view.wav
+        self._show_readouts()
+
+    def _show_readouts(self) -> None:
+        floor, ceiling = self.db_range
+        text = f"floor {_db(floor)} dB · ceiling {_db(ceiling)} dB"
+        clip = self.clip
+        if clip is not None and clip.above_floor and clip.peak_db < ceiling:
+            text += f"<br><small>black: this clip's loudest, {_db(clip.peak_db)} dB</small>"
+        self.db_readout.value = text
+        lo, hi = self.frequency_range
+        self.frequency_readout.value = f"{lo:.0f} – {hi:.0f} Hz"
 
     def _show_error(self, text: str | None) -> None:
         self.clip, self.error = None, text
-        self.message.value = messages_html([text], "error") if text else ""
+        self.message_html.value = messages_html([text], "error") if text else ""
         show_png(self.image_mark, BLANK_PNG)
         self.audio.value = b""
 
+    def _caption_labels(self, row) -> str:
+        return ", ".join(f"{c}: {self.df.at[row, c]}" for c in self.label_columns[:3])
+
     def _fill_cell(self, cell: dict, row) -> None:
         cell["row"] = row
-        cell["box"].layout.visibility = "hidden" if row is None else "visible"
+        # an empty cell takes no room, so a short page leaves no blank rows
+        cell["box"].layout.display = "none" if row is None else None
         if row is None:
             cell["image"].value, cell["audio"].value, cell["caption"].value = BLANK_PNG, b"", ""
             return
         path, _ = self._clip_source(row)
-        labels = html.escape(", ".join(str(self.df.at[row, c]) for c in self.label_columns[:3]))
+        labels = html.escape(self._caption_labels(row))
         try:
             view = self._view(self._load(row))
         except _CLIP_ERRORS as exc:
@@ -457,16 +542,19 @@ class SpectrogramInspector(widgets.VBox):
             return
         cell["image"].value, cell["audio"].value = view.png, view.wav
         name = html.escape(f"{row} {Path(path).name}")
-        cell["caption"].value = f"<b>{name}</b><br><small>{labels}</small>"
+        cell["caption"].value = (
+            f"<b>{name}</b><br><small>{labels}</small>"
+            f"<br><small style='color:#555'>{html.escape(extent_text(view))}</small>"
+        )
 
     def _open_cell(self, k: int) -> None:
         row = self._cells[k]["row"]
         if row is None:
             return
-        self.set_mode("single")
+        self.mode = "single"
         self.show(self.rows.index(row))
 
     @property
     def cells(self) -> list[dict]:
-        """Grid cells: dicts with ``row``, ``image`` and ``audio`` widgets (for scripts)."""
-        return [{k: c[k] for k in ("row", "image", "audio", "caption")} for c in self._cells]
+        """Grid cells: dicts with ``row``, ``image``, ``audio`` and ``caption`` (for scripts)."""
+        return [{k: c[k] for k in ("row", "image", "audio", "caption", "box")} for c in self._cells]

@@ -2,66 +2,75 @@
 
 from __future__ import annotations
 
-import json
+import html
 import os
 from pathlib import Path
 
 import ipywidgets as widgets
 import numpy as np
 import pandas as pd
+import traitlets
 
-from ..errors import BundleError, LabelError
+from ..errors import LabelError
 from ..ml.bundle import ModelBundle
-from ..ml.predict import detections, predict_recording, to_raven_table, write_raven_table
-from ..ml.review import (
-    ClipScores,
+from ..ml.predict import detections, predict_recording
+from ..ml.review import ClipScores, class_values, export_raven, score_clips
+from ..tables.corrections import (
     add_correction,
-    class_values,
     read_corrections,
-    score_clips,
+    stored_path,
     write_corrections,
 )
-from ..tables.labels import read_labels
 from ..tables.labeled import CODE_COLUMN
+from ..tables.labels import read_labels
+from ..workflow.run_folder import RunFolder
 from ._errors import ErrorLog
-from ._plots import heatmap_figure, score_figure
+from ._plots import HEATMAP_STYLE, heatmap_figure, score_figure, set_confusion
 from ._tables import frame_html, mapping_html, status_html
 from .inspector import SpectrogramInspector
 
 __all__ = ["ResultsReview"]
 
+CORRECTIONS_NAME = "corrections.csv"  # beside the run, unless corrections_path says where
+RAVEN_DIR_NAME = "raven"  # where the tutorial's notebook writes its Raven tables
+_REVIEW_COLUMNS = ["true", "predicted", "score"]
 
-def _load_bundle(source: ModelBundle | str | os.PathLike) -> tuple[ModelBundle, Path | None]:
-    """The bundle and, when ``source`` is a run folder (or a file in one), that folder."""
-    if isinstance(source, ModelBundle):
-        run_dir = source.extra.get("run_dir")
-        return source, Path(run_dir) if run_dir and Path(run_dir).is_dir() else None
+
+def _open(source: ModelBundle | str | os.PathLike) -> tuple[ModelBundle, RunFolder | None]:
+    """The bundle and the run folder it belongs to (``None`` when it is in none).
+
+    ``source`` is a bundle, a bundle file, or a run folder (its best epoch's bundle).
+    """
+    if not isinstance(source, str | os.PathLike):
+        run_dir = getattr(source, "extra", {}).get("run_dir")
+        folder = RunFolder(run_dir) if run_dir else None
+        return source, folder if folder is not None and folder.config_path.is_file() else None
     path = Path(source)
     if path.is_dir():
-        for name in ("best.pt", "last.pt"):
-            if (path / name).is_file():
-                return ModelBundle.load(path / name), path
-        raise BundleError(f"run folder {path} has no best.pt or last.pt (no epoch finished)")
-    bundle = ModelBundle.load(path)
-    return bundle, path.parent if (path.parent / "config.json").is_file() else None
+        folder = RunFolder(path)
+        return folder.latest_bundle(), folder
+    return ModelBundle.load(path), RunFolder.containing(path)
 
 
 class ResultsReview(widgets.VBox):
     """Review a trained model: confusion matrix, the clips behind each cell, thresholds.
 
-    Click a confusion-matrix cell (e.g. true ``present``, predicted ``absent``: the false
-    negatives) to see and hear those clips in a :class:`SpectrogramInspector`; relabel a
-    clip to add it to a corrections CSV (``filename,<label column>``, written atomically,
-    read back by :func:`woodcock_widgets.labels.apply_corrections`). A per-class threshold
-    slider updates precision and recall; a long recording's scores are drawn over time with
-    the detections above the threshold, exportable as a Raven selection table.
+    Click a confusion-matrix cell (e.g. true ``…-present``, predicted ``…-absent``: the
+    missed songs) to see and hear those clips in a :class:`SpectrogramInspector`; each
+    shows its true and predicted class and its score. Relabel a clip to add it to a
+    corrections CSV (paths relative to the run folder, written atomically), which the next
+    training applies (:func:`woodcock_widgets.tables.corrections.apply_corrections`). The
+    threshold slider updates precision and recall; a long recording's scores are drawn over
+    time with the detections above the threshold, exportable as a Raven selection table.
+
+    Build it from a run folder with :meth:`from_run`.
 
     Parameters
     ----------
     bundle_or_run_dir : ModelBundle or path
-        A bundle, a bundle file (``best.pt``), or a run folder (its ``best.pt`` is used).
+        A bundle, a bundle file, or a run folder (its best epoch's bundle is used).
     df : pandas.DataFrame or path, optional
-        Labeled clips to review; default: the run folder's ``valid.csv``.
+        Labeled clips to review; default: the run's validation clips.
     label_column : str, optional
         The class column (values as in the label table, e.g. ``present``); default: the
         run's class column. Without one, the ``NumericLabels`` codes are used.
@@ -78,14 +87,28 @@ class ResultsReview(widgets.VBox):
     corrections_path : path, optional
         The corrections CSV (default: ``corrections.csv`` in the run folder, else in the
         working folder); existing corrections are kept.
+    raven_dir : path, optional
+        Folder the Raven table of a scored recording goes to (default: ``raven/`` in the
+        run folder, else in the working folder); the path field starts there.
     batch_size : int
         Clips per forward pass.
     device : str
         Where to run the model.
+    scores : ClipScores, optional
+        Scores of ``df`` computed before (e.g. on another machine); default: score now.
 
     Attributes
     ----------
+    threshold : float
+        The detection threshold of the chosen class (a trait: observe it, link it, set it).
+    positive : int
+        Code of the class the threshold applies to (a trait).
+    status : str
+        What the last Raven export wrote; emptied when the threshold, the class or the
+        recording change (the file then no longer matches what is shown).
     bundle : ModelBundle
+    run : RunFolder or None
+        The run folder the model came from.
     scores : ClipScores
         Scores, true codes; confusion, metrics and cell rows at any threshold.
     confusion : numpy.ndarray
@@ -97,20 +120,55 @@ class ResultsReview(widgets.VBox):
     inspector : SpectrogramInspector
         Shows those clips.
     corrections : pandas.DataFrame
-        The corrections so far.
+        The corrections so far (paths as stored).
     recording_scores : pandas.DataFrame or None
         Window scores of the long recording.
 
     Examples
     --------
     >>> from woodcock_widgets.widgets import ResultsReview
-    >>> review = ResultsReview("runs/r1", recording="field/dawn.wav")  # doctest: +SKIP
+    >>> review = ResultsReview.from_run("runs/r1", recording="dawn.wav")  # doctest: +SKIP
     >>> review                                   # display; click a confusion cell
-    >>> review.select_cell("present", "absent")  # the false negatives, in the inspector
-    >>> review.set_threshold(0.3)                # precision/recall of "present" at 0.3
+    >>> review.select_cell("present", "absent")  # the missed songs, in the inspector
+    >>> review.threshold = 0.3                   # precision/recall of "present" at 0.3
     >>> review.relabel("absent")                 # the shown clip → corrections.csv
-    >>> review.export_raven("dawn.selections.txt")
+    >>> review.export_raven()                    # raven/dawn.selections.txt
     """
+
+    threshold = traitlets.Float(0.5, help="Detection threshold of the chosen class (0 to 1).")
+    positive = traitlets.Int(0, help="Code of the class the threshold applies to.")
+    status = traitlets.Unicode(help="What the last Raven export wrote ('' once out of date).")
+
+    @traitlets.validate("threshold")
+    def _valid_threshold(self, proposal):
+        value = float(proposal["value"])
+        if not 0.0 <= value <= 1.0:  # also refuses NaN
+            raise traitlets.TraitError(f"threshold must be a score in [0, 1], got {value}")
+        return value
+
+    @traitlets.validate("positive")
+    def _valid_positive(self, proposal):
+        return self._code(proposal["value"])
+
+    @classmethod
+    def from_run(
+        cls,
+        run_dir: str | os.PathLike | RunFolder,
+        df: pd.DataFrame | str | os.PathLike | None = None,
+        **kwargs,
+    ) -> ResultsReview:
+        """Review the run in ``run_dir``: its best model on its validation clips.
+
+        Keyword arguments are those of the constructor (``threshold``, ``recording``,
+        ``corrections_path``, ``raven_dir`` …).
+
+        Raises
+        ------
+        BundleError
+            No epoch of the run has finished yet.
+        """
+        folder = run_dir if isinstance(run_dir, RunFolder) else RunFolder(run_dir)
+        return cls(folder.path, df, **kwargs)
 
     def __init__(
         self,
@@ -124,40 +182,40 @@ class ResultsReview(widgets.VBox):
         recording: str | os.PathLike | None = None,
         overlap: float = 0.0,
         corrections_path: str | os.PathLike | None = None,
+        raven_dir: str | os.PathLike | None = None,
         batch_size: int = 32,
         device: str = "cpu",
+        scores: ClipScores | None = None,
     ) -> None:
         super().__init__()
-        self.bundle, self.run_dir = _load_bundle(bundle_or_run_dir)
+        self.bundle, self.run = _open(bundle_or_run_dir)
+        self.run_dir = self.run.path if self.run is not None else None
         self.filename_column = filename_column
         self.device = device
         self.errors = ErrorLog()
         self.source_path: Path | None = None
         if df is None:
-            if self.run_dir is None or not (self.run_dir / "valid.csv").is_file():
-                raise LabelError("no table to review: pass df (or a run folder with valid.csv)")
-            df = self.run_dir / "valid.csv"
+            if self.run is None or not self.run.valid_csv.is_file():
+                raise LabelError("no table to review: pass df (or a run folder with its clips)")
+            df = self.run.valid_csv
         if not isinstance(df, pd.DataFrame):
             self.source_path = Path(df)
             df = read_labels(df, filename_column=filename_column, check_files=False)
-        if label_column is None and self.run_dir is not None:
-            label_column = self._run_class_column()
+        if label_column is None and self.run is not None:
+            label_column = self.run.class_column()
         if label_column is not None and label_column not in df.columns:
             label_column = None if CODE_COLUMN in df.columns else label_column
         self.label_column = label_column
         self.df = df
-        self.scores: ClipScores = score_clips(
+        self.scores: ClipScores = scores or score_clips(
             self.bundle, df, label_column, filename_column, batch_size, device
         )
-        names = self.scores.class_names
-        self.class_names = names
+        self.class_names = list(self.scores.class_names)
         self.correction_column = label_column or CODE_COLUMN
-        self._values = class_values(df, names, label_column)
-        self.corrections_path = Path(
-            corrections_path
-            if corrections_path is not None
-            else (self.run_dir or Path(".")) / "corrections.csv"
-        )
+        self._values = class_values(df, self.class_names, label_column)
+        here = self.run_dir or Path(".")
+        self.corrections_path = Path(corrections_path or here / CORRECTIONS_NAME)
+        self.raven_dir = Path(raven_dir or here / RAVEN_DIR_NAME)
         self.corrections = read_corrections(
             self.corrections_path, self.correction_column, filename_column
         )
@@ -166,16 +224,15 @@ class ResultsReview(widgets.VBox):
         self.recording: Path | None = None
         self.recording_scores: pd.DataFrame | None = None
         self.overlap = float(overlap)
-        self._build(self._code(positive_class), threshold)
+        self._exported: tuple | None = None
+        self._ready = False
+        self.positive = self._code(positive_class)
+        self.threshold = float(threshold)
+        self._build()
+        self._ready = True
         self.refresh()
         if recording is not None:
             self.score_recording(recording)
-
-    def _run_class_column(self) -> str | None:
-        try:
-            return json.loads((self.run_dir / "config.json").read_text()).get("class_column")
-        except (OSError, ValueError):
-            return None
 
     def _code(self, cls: str | int | None) -> int:
         names = self.class_names
@@ -189,35 +246,39 @@ class ResultsReview(widgets.VBox):
         raise LabelError(f"unknown class {cls!r}; the model's classes are {names}")
 
     # ------------------------------------------------------------------ layout
-    def _build(self, positive: int, threshold: float) -> None:
+    def _build(self) -> None:
         guard = self.errors.guard
         names = self.class_names
-        self.header = widgets.HTML()
+        self.header_html = widgets.HTML()
         self.class_dropdown = widgets.Dropdown(
-            options=[(n, i) for i, n in enumerate(names)], value=positive, description="class"
+            options=[(n, i) for i, n in enumerate(names)],
+            value=self.positive,
+            description="class",
+            layout=widgets.Layout(width="auto"),
         )
-        self.threshold = widgets.FloatSlider(
-            value=threshold,
+        self.threshold_slider = widgets.FloatSlider(
+            value=self.threshold,
             min=0.0,
             max=1.0,
             step=0.01,
             description="threshold",
             readout_format=".2f",
+            continuous_update=False,
         )
         self.metrics_html = widgets.HTML()
-        self.figure, self.heatmap = heatmap_figure(names)
-        self.figure.layout.width = "45%"
+        self.figure, self.heatmap, self.count_labels = heatmap_figure(names)
         self.cell_html = widgets.HTML()
-        label_columns = ["true", "predicted", *[f"score_{n}" for n in names]]
         self.inspector = SpectrogramInspector(
-            self.scores.table(positive, threshold),
+            self.scores.review_table(self.positive, self.threshold),
             self.filename_column,
-            label_columns=label_columns,
+            label_columns=_REVIEW_COLUMNS,
             preprocessing=self.bundle.preprocessing,
         )
         value_options = [(str(v), k) for k, v in sorted(self._values.items())]
         self.relabel_dropdown = widgets.Dropdown(options=value_options, description="relabel as")
-        self.relabel_button = widgets.Button(description="Relabel this clip", icon="pencil")
+        self.relabel_button = widgets.Button(
+            description="Relabel this clip", icon="pencil", layout=widgets.Layout(width="auto")
+        )
         self.corrections_text = widgets.Text(
             value=str(self.corrections_path),
             description="corrections",
@@ -230,20 +291,26 @@ class ResultsReview(widgets.VBox):
             description="recording",
             layout=widgets.Layout(width="50%"),
         )
-        self.score_button = widgets.Button(description="Score recording", icon="search")
+        self.score_button = widgets.Button(
+            description="Score recording", icon="search", layout=widgets.Layout(width="auto")
+        )
         self.score_fig, self.score_lines, self.detection_marks, self.threshold_line = score_figure()
         self.raven_text = widgets.Text(
-            value="",
-            placeholder="selections.txt",
+            value=str(self.raven_dir / "recording.selections.txt"),
             description="Raven table",
             layout=widgets.Layout(width="50%"),
         )
-        self.raven_button = widgets.Button(description="Export Raven table", icon="download")
-        self.status = widgets.HTML()
+        self.raven_button = widgets.Button(
+            description="Export Raven table", icon="download", layout=widgets.Layout(width="auto")
+        )
+        self.status_html = widgets.HTML()
 
-        self.class_dropdown.observe(guard(lambda _: self.refresh()), names="value")
-        self.threshold.observe(guard(lambda _: self.refresh()), names="value")
+        traitlets.link((self, "threshold"), (self.threshold_slider, "value"))
+        traitlets.link((self, "positive"), (self.class_dropdown, "value"))
+        self.observe(guard(lambda _: self.refresh()), names=["threshold", "positive"])
+        self.observe(lambda ch: self._show_status(ch["new"]), names="status")
         self.heatmap.observe(guard(self._on_select), names="selected")
+        self.count_labels.observe(guard(self._on_count_click), names="selected")
         self.relabel_button.on_click(guard(lambda _: self.relabel(self.relabel_dropdown.value)))
         self.score_button.on_click(
             guard(lambda _: self.score_recording(self.recording_text.value.strip()))
@@ -251,9 +318,12 @@ class ResultsReview(widgets.VBox):
         self.raven_button.on_click(guard(lambda _: self.export_raven()))
 
         self.children = [
-            self.header,
-            widgets.HBox([self.class_dropdown, self.threshold]),
-            widgets.HBox([self.figure, self.metrics_html]),
+            self.header_html,
+            widgets.HBox([self.class_dropdown, self.threshold_slider]),
+            widgets.HBox(
+                [self.figure, self.metrics_html, widgets.HTML(HEATMAP_STYLE)],
+                layout=widgets.Layout(align_items="center"),
+            ),
             self.cell_html,
             self.inspector,
             widgets.HBox([self.relabel_dropdown, self.relabel_button, self.corrections_text]),
@@ -262,36 +332,35 @@ class ResultsReview(widgets.VBox):
             widgets.HBox([self.recording_text, self.score_button]),
             self.score_fig,
             widgets.HBox([self.raven_text, self.raven_button]),
-            self.status,
+            self.status_html,
             self.errors.output,
         ]
         self._show_corrections()
 
     # ------------------------------------------------------------ public API
     @property
-    def positive(self) -> int:
-        """Code of the class the threshold applies to."""
-        return int(self.class_dropdown.value)
-
-    @property
     def confusion(self) -> np.ndarray:
         """Confusion matrix at the current threshold."""
-        return self.scores.confusion(self.positive, float(self.threshold.value))
+        return self.scores.confusion(self.positive, self.threshold)
 
     @property
     def threshold_metrics(self) -> dict[str, float]:
         """Precision, recall, F1, tp, fp, fn of the chosen class at the threshold."""
-        return self.scores.threshold_metrics(self.positive, float(self.threshold.value))
+        return self.scores.threshold_metrics(self.positive, self.threshold)
 
     def set_threshold(self, value: float, positive_class: str | int | None = None) -> None:
         """Set the detection threshold (and optionally the class it applies to)."""
         if positive_class is not None:
-            self.class_dropdown.value = self._code(positive_class)
-        self.threshold.value = float(value)
+            self.positive = self._code(positive_class)
+        self.threshold = float(value)
 
     def refresh(self) -> None:
         """Recompute metrics, the confusion matrix and the cell's clips at the threshold."""
-        pos, thr = self.positive, float(self.threshold.value)
+        if not self._ready:
+            return
+        pos, thr = self.positive, self.threshold
+        if self.status and self._exported != self._export_state():
+            self.status = ""  # the exported table holds other detections than those shown
         m = self.scores.threshold_metrics(pos, thr)
         overall = self.scores.metrics(pos, thr)
         name = self.class_names[pos]
@@ -308,15 +377,16 @@ class ResultsReview(widgets.VBox):
             "at threshold",
             f"{thr:.2f}",
         )
-        with self.heatmap.hold_sync():
-            self.heatmap.color = self.confusion.astype(float)
-        self.header.value = (
-            f"<b>{len(self.df)} clips</b> scored by {self.bundle.arch} "
-            f"({', '.join(self.class_names)})"
+        set_confusion(self.heatmap, self.count_labels, self.confusion)
+        self.header_html.value = (
+            f"<b>{len(self.df)} clips</b> scored by {html.escape(self.bundle.arch)} "
+            f"({html.escape(', '.join(self.class_names))}) · a clip is "
+            f"<b>{html.escape(name)}</b> when its score for it is at least the threshold; "
+            "<i>score</i> below is that score"
         )
         if self.cell is not None:
             self.cell_rows = self.scores.cell_rows(*self.cell, pos, thr)
-        self.inspector.set_table(self.scores.table(pos, thr), rows=self.cell_rows)
+        self.inspector.set_table(self.scores.review_table(pos, thr), rows=self.cell_rows)
         self._show_cell()
         self._draw_recording()
 
@@ -324,7 +394,7 @@ class ResultsReview(widgets.VBox):
         """List the clips of one confusion-matrix cell in the inspector; return their rows."""
         cell = (self._code(true_class), self._code(predicted_class))
         self.cell = cell
-        self.cell_rows = self.scores.cell_rows(*cell, self.positive, float(self.threshold.value))
+        self.cell_rows = self.scores.cell_rows(*cell, self.positive, self.threshold)
         selected = [list(cell)]
         if self.heatmap.selected is None or np.asarray(self.heatmap.selected).tolist() != selected:
             self.heatmap.selected = selected
@@ -343,37 +413,39 @@ class ResultsReview(widgets.VBox):
         """Record that the clip ``row`` (default: the one shown) has label ``value``.
 
         ``value`` is a class code or the table's class value (e.g. ``"absent"``). The
-        corrections CSV is rewritten atomically at once.
+        corrections CSV is rewritten atomically at once, its paths relative to its folder.
         """
-        row = self.inspector.row if row is None else row
-        if row is None:
-            raise LabelError("no clip is shown to relabel")
-        code = self._code(value)
-        stored = self._values[code] if self.label_column is not None else code
-        filename = str(self.df.at[row, self.filename_column])
-        updated = add_correction(
-            self.corrections, filename, stored, self.correction_column, self.filename_column
-        )
-        path = Path(self.corrections_text.value.strip() or self.corrections_path)
-        write_corrections(updated, path, source=self.source_path)
+        with self.errors.raising():
+            row = self.inspector.row if row is None else row
+            if row is None:
+                raise LabelError("no clip is shown to relabel")
+            code = self._code(value)
+            stored = self._values[code] if self.label_column is not None else code
+            path = Path(self.corrections_text.value.strip() or self.corrections_path)
+            filename = stored_path(self.df.at[row, self.filename_column], path.parent)
+            updated = add_correction(
+                self.corrections, filename, stored, self.correction_column, self.filename_column
+            )
+            write_corrections(updated, path, source=self.source_path)
         self.corrections, self.corrections_path = updated, path
-        self._show_corrections()
-        self.status.value = status_html(f"row {row} relabeled {stored!r} in {path}", "ok")
+        self._show_corrections(f"{filename} relabeled {stored!r}")
         return path
 
     def score_recording(self, path: str | os.PathLike) -> pd.DataFrame:
         """Score a long recording window by window and draw the scores over time."""
-        if not str(path):
-            raise LabelError("type the path of a recording first")
-        self.recording_scores = predict_recording(
-            self.bundle, path, overlap=self.overlap, device=self.device
-        )
+        with self.errors.raising():
+            if not str(path):
+                raise LabelError("type the path of a recording first")
+            scores = predict_recording(self.bundle, path, overlap=self.overlap, device=self.device)
+        self.recording_scores = scores
         self.recording = Path(path)
         if self.recording_text.value != str(path):
             self.recording_text.value = str(path)
-        if not self.raven_text.value:
-            name = self.recording.with_suffix(".selections.txt").name
-            self.raven_text.value = str((self.run_dir or Path(".")) / name)
+        self.raven_text.value = str(
+            self.raven_dir / self.recording.with_suffix(".selections.txt").name
+        )
+        if self.status and self._exported != self._export_state():
+            self.status = ""
         self._draw_recording()
         return self.recording_scores
 
@@ -382,23 +454,38 @@ class ResultsReview(widgets.VBox):
         """Windows of the recording scoring at least the threshold for the chosen class."""
         if self.recording_scores is None:
             return None
-        name = self.class_names[self.positive]
-        return detections(self.recording_scores, name, float(self.threshold.value))
+        return detections(self.recording_scores, self.class_names[self.positive], self.threshold)
 
     def export_raven(self, path: str | os.PathLike | None = None) -> Path:
-        """Write the detections as a Raven selection table (tab-separated, atomic)."""
-        dets = self.detections
-        if dets is None:
-            raise LabelError("score a recording first")
-        target = Path(path if path is not None else self.raven_text.value.strip())
-        if not str(target) or str(target) == ".":
-            raise LabelError("type a file name for the Raven table")
-        high = self.bundle.preprocessing.sample_rate / 2
-        written = write_raven_table(to_raven_table(dets, high_freq=high), target)
-        self.status.value = status_html(f"{len(dets)} detection(s) written to {written}", "ok")
+        """Write the detections as a Raven selection table (tab-separated, atomic).
+
+        ``path`` defaults to the path field: ``raven/<recording>.selections.txt``.
+        """
+        with self.errors.raising():
+            if self.recording_scores is None:
+                raise LabelError("score a recording first")
+            target = Path(path if path is not None else self.raven_text.value.strip())
+            if not str(target) or str(target) == ".":
+                raise LabelError("type a file name for the Raven table")
+            name = self.class_names[self.positive]
+            high = self.bundle.preprocessing.sample_rate / 2
+            written, dets = export_raven(
+                self.recording_scores, name, self.threshold, target, high_freq=high
+            )
+        self._exported = self._export_state()
+        self.status = (
+            f"{len(dets)} detection(s) of {name} at threshold {self.threshold:.2f} "
+            f"written to {written}"
+        )
         return written
 
     # --------------------------------------------------------------- helpers
+    def _export_state(self) -> tuple:
+        return (self.positive, self.threshold, self.recording)
+
+    def _show_status(self, text: str) -> None:
+        self.status_html.value = status_html(text, "ok") if text else ""
+
     def _on_select(self, change) -> None:
         sel = change["new"]
         if sel is None or len(sel) == 0:
@@ -408,6 +495,14 @@ class ResultsReview(widgets.VBox):
         true, pred = (int(v) for v in np.asarray(sel)[-1])
         if self.cell != (true, pred):
             self.select_cell(true, pred)
+
+    def _on_count_click(self, change) -> None:
+        sel = change["new"]
+        if sel is None or len(sel) == 0:
+            return
+        true, pred = divmod(int(np.asarray(sel).ravel()[-1]), len(self.class_names))
+        self.count_labels.selected = None  # so the same count can be clicked again
+        self.select_cell(true, pred)
 
     def _show_cell(self) -> None:
         if self.cell is None:
@@ -420,16 +515,18 @@ class ResultsReview(widgets.VBox):
         if len(self.class_names) == 2 and t != p:
             kind = " (false negatives)" if t == self.positive else " (false positives)"
         self.cell_html.value = (
-            f"true <b>{self.class_names[t]}</b> · predicted <b>{self.class_names[p]}</b>: "
-            f"{len(self.cell_rows)} clip(s){kind}"
+            f"true <b>{html.escape(self.class_names[t])}</b> · predicted "
+            f"<b>{html.escape(self.class_names[p])}</b>: {len(self.cell_rows)} clip(s){kind}"
         )
 
-    def _show_corrections(self) -> None:
+    def _show_corrections(self, done: str = "") -> None:
         n = len(self.corrections)
-        self.corrections_html.value = (
-            f"{n} correction(s) in {self.corrections_path}" + frame_html(self.corrections.tail(5))
-            if n
-            else ""
+        if not n:
+            self.corrections_html.value = ""
+            return
+        line = f"{n} correction(s) in {self.corrections_path}" + (f" · {done}" if done else "")
+        self.corrections_html.value = status_html(line, "ok" if done else "info") + frame_html(
+            self.corrections.tail(5)
         )
 
     def _draw_recording(self) -> None:
@@ -437,7 +534,7 @@ class ResultsReview(widgets.VBox):
         if scores is None:
             return
         name = self.class_names[self.positive]
-        thr = float(self.threshold.value)
+        thr = self.threshold
         centres = ((scores["start_time"] + scores["end_time"]) / 2).to_numpy(float)
         values = scores[name].to_numpy(float)
         hit = values >= thr

@@ -5,18 +5,20 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import bqplot as bq
 import ipywidgets as widgets
 import numpy as np
 import pandas as pd
+import traitlets
 
 from ..errors import LabelError, SplitError
 from ..io_utils import atomic_write_csv
-from ..tables.labels import read_labels
-from ..tables.splits import SplitResult, split_train_valid
 from ..tables.labeled import LabeledTable
+from ..tables.labels import read_labels
+from ..tables.splits import SplitResult, moved_to_valid, split_train_valid
 from ._errors import ErrorLog
-from ._plots import bar_figure
-from ._tables import frame_html, messages_html, status_html
+from ._plots import stacked_bar_figure
+from ._tables import frame_html, legend_html, messages_html, status_html
 
 __all__ = ["SplitBalance"]
 
@@ -27,10 +29,16 @@ _PARTS = ("all", "train", "valid")
 class SplitBalance(widgets.VBox):
     """Train fraction, seed, stratification and groups; class balance, warnings, leakage.
 
+    The chart has one bar per part (all clips, train, valid), as tall as the part has clips
+    and split by class: the train fraction moves clips from one bar to the other, and when
+    the classes keep the same shares in every bar the split is balanced. Stratifying keeps
+    those shares, so then a new seed changes *which* clips are held out, not how many of
+    each class: the line under the chart counts how many validation clips changed.
+
     Parameters
     ----------
     df : pandas.DataFrame, LabeledTable or path
-        The label table (a :class:`~woodcock_widgets.pipeline.LabeledTable`, e.g.
+        The label table (a :class:`~woodcock_widgets.tables.labeled.LabeledTable`, e.g.
         ``LabelRemapper.table``, or a CSV).
     label_column : str, optional
         Class column to stratify on and report; default: the LabeledTable's class column.
@@ -49,10 +57,17 @@ class SplitBalance(widgets.VBox):
 
     Attributes
     ----------
+    label_column, train_fraction, seed, stratify, group_column : traits
+        The settings (observe or link them; the controls follow). ``group_column`` is
+        ``None`` for no groups.
+    status : str
+        What the last Save wrote; emptied as soon as the split it describes changes.
     result : SplitResult or None
         The split, its balance report and warnings (``None`` when the settings fail).
     train_df, valid_df : pandas.DataFrame or None
         The two parts.
+    moved : int or None
+        Validation clips that were not validation clips in the split shown before.
     warnings : list of str
         Missing or small classes, leakage.
     error : str or None
@@ -63,10 +78,29 @@ class SplitBalance(widgets.VBox):
     >>> from woodcock_widgets.widgets import SplitBalance
     >>> balance = SplitBalance(remapper.table, train_fraction=0.8, seed=0)  # doctest: +SKIP
     >>> balance                                    # display; move the controls
+    >>> balance.seed = 7                           # or type it in the widget
     >>> balance.result.report                      # counts and fractions per class
     >>> train_df, valid_df = balance.train_df, balance.valid_df
     >>> balance.save("runs/r1")                    # train.csv and valid.csv, atomically
     """
+
+    label_column = traitlets.Unicode(help="The class column to stratify on and report.")
+    # a float, not a bounded one: the core refuses bad fractions with a message, and the
+    # split must use exactly the fraction a notebook parameter gives (no clamping)
+    train_fraction = traitlets.Float(0.8, help="Share of clips for training.")
+    seed = traitlets.Int(0, help="Random seed; the same seed gives the same split.")
+    stratify = traitlets.Bool(True, help="Keep each class's share equal in both parts.")
+    group_column = traitlets.Unicode(
+        None, allow_none=True, help="Clips sharing a value here stay on one side."
+    )
+    status = traitlets.Unicode(help="What the last Save wrote ('' once it is out of date).")
+
+    @traitlets.validate("label_column", "group_column")
+    def _valid_column(self, proposal):
+        column = proposal["value"]
+        if column is not None and column not in self.df.columns:
+            raise LabelError(f"table has no column {column!r}; it has {list(self.df.columns)}")
+        return column
 
     def __init__(
         self,
@@ -80,8 +114,7 @@ class SplitBalance(widgets.VBox):
         filename_column: str = "filename",
         save_dir: str | os.PathLike | None = None,
     ) -> None:
-        super().__init__()
-        self.labeled_table = df if isinstance(df, LabeledTable) else None
+        labeled_table = df if isinstance(df, LabeledTable) else None
         if isinstance(df, LabeledTable):
             label_column = label_column or df.class_column
             df = df.df
@@ -89,69 +122,88 @@ class SplitBalance(widgets.VBox):
             df = read_labels(df, filename_column=filename_column, check_files=False)
         if label_column is None:
             raise LabelError("SplitBalance needs label_column (the class column to stratify on)")
-        for column in (label_column, group_column):
-            if column is not None and column not in df.columns:
-                raise LabelError(f"table has no column {column!r}; it has {list(df.columns)}")
         self.df = df
+        super().__init__(
+            label_column=label_column,
+            train_fraction=float(train_fraction),
+            seed=int(seed),
+            stratify=bool(stratify),
+            group_column=group_column or None,
+        )
+        self.labeled_table = labeled_table
         self.filename_column = filename_column
         self.result: SplitResult | None = None
         self.error: str | None = None
+        self.moved: int | None = None
         self.saved_paths: tuple[Path, Path] | None = None
+        self._saved_state: tuple | None = None
         self.errors = ErrorLog()
-        self._build(label_column, train_fraction, seed, stratify, group_column, save_dir)
+        self._build(save_dir)
         self.refresh()
 
-    def _build(self, label_column, train_fraction, seed, stratify, group_column, save_dir) -> None:
+    def _build(self, save_dir) -> None:
         guard = self.errors.guard
         columns = [c for c in self.df.columns if c != self.filename_column]
         self.label_column_dropdown = widgets.Dropdown(
-            options=columns, value=label_column, description="classes"
+            options=columns, value=self.label_column, description="classes"
         )
-        # A text box, not a slider: a slider would silently clamp the value, and the split
-        # must use exactly the fraction a notebook parameter gives (the core checks it).
-        self.train_fraction = widgets.FloatText(
-            value=train_fraction, step=0.05, description="train share"
+        # A text box, not a slider: a slider would silently clamp the value.
+        self.train_fraction_input = widgets.FloatText(
+            value=self.train_fraction, step=0.05, description="train share"
         )
-        self.seed = widgets.IntText(value=seed, description="seed")
-        self.stratify = widgets.Checkbox(value=stratify, description="stratify")
-        self.group_column = widgets.Dropdown(
-            options=[_NO_GROUP, *columns], value=group_column or _NO_GROUP, description="group by"
+        self.seed_input = widgets.IntText(value=self.seed, description="seed")
+        self.stratify_checkbox = widgets.Checkbox(value=self.stratify, description="stratify")
+        self.group_dropdown = widgets.Dropdown(
+            options=[_NO_GROUP, *columns],
+            value=self.group_column or _NO_GROUP,
+            description="group by",
         )
-        self.figure, self.bars = bar_figure(
-            "class", "fraction of clips", labels=list(_PARTS), title="class balance", y_max=1.0
-        )
-        self.counts = widgets.HTML()
-        self.messages = widgets.HTML()
-        self.save_dir = widgets.Text(
+        self.legend_html = widgets.HTML()
+        self.figure, self.bars = stacked_bar_figure("part", "clips", [])
+        self.figure.layout.width = "420px"
+        self.moved_html = widgets.HTML()
+        self.counts_html = widgets.HTML()
+        self.messages_html = widgets.HTML()
+        self.save_dir_text = widgets.Text(
             value=str(save_dir or "."), description="save to", layout=widgets.Layout(width="60%")
         )
-        self.save_button = widgets.Button(description="Save train/valid CSVs", icon="save")
-        self.status = widgets.HTML()
-        for control in (
-            self.label_column_dropdown,
-            self.train_fraction,
-            self.seed,
-            self.stratify,
-            self.group_column,
-        ):
-            control.observe(guard(lambda _: self.refresh()), names="value")
+        self.save_button = widgets.Button(
+            description="Save train/valid CSVs", icon="save", layout=widgets.Layout(width="auto")
+        )
+        self.status_html = widgets.HTML()
+
+        traitlets.link((self, "label_column"), (self.label_column_dropdown, "value"))
+        traitlets.link((self, "train_fraction"), (self.train_fraction_input, "value"))
+        traitlets.link((self, "seed"), (self.seed_input, "value"))
+        traitlets.link((self, "stratify"), (self.stratify_checkbox, "value"))
+        traitlets.link(
+            (self, "group_column"),
+            (self.group_dropdown, "value"),
+            transform=(lambda g: g or _NO_GROUP, lambda v: None if v == _NO_GROUP else v),
+        )
+        self.observe(
+            guard(lambda _: self.refresh()),
+            names=["label_column", "train_fraction", "seed", "stratify", "group_column"],
+        )
+        self.observe(lambda ch: self._show_status(ch["new"]), names="status")
         self.save_button.on_click(guard(lambda _: self.save()))
         self.children = [
-            widgets.HBox([self.label_column_dropdown, self.train_fraction]),
-            widgets.HBox([self.seed, self.stratify, self.group_column]),
-            widgets.HBox([self.figure, self.counts]),
-            self.messages,
-            widgets.HBox([self.save_dir, self.save_button]),
-            self.status,
+            widgets.HBox([self.label_column_dropdown, self.train_fraction_input]),
+            widgets.HBox([self.seed_input, self.stratify_checkbox, self.group_dropdown]),
+            widgets.HBox(
+                [
+                    widgets.VBox([self.legend_html, self.figure, self.moved_html]),
+                    self.counts_html,
+                ],
+                layout=widgets.Layout(align_items="flex-start"),
+            ),
+            self.messages_html,
+            widgets.HBox([self.save_dir_text, self.save_button]),
+            self.status_html,
             self.errors.output,
         ]
 
     # ------------------------------------------------------------ public API
-    @property
-    def label_column(self) -> str:
-        """The class column."""
-        return self.label_column_dropdown.value
-
     @property
     def train_df(self) -> pd.DataFrame | None:
         """Training rows of the current split."""
@@ -167,49 +219,88 @@ class SplitBalance(widgets.VBox):
         """Warnings of the current split."""
         return list(self.result.warnings) if self.result is not None else []
 
+    def _state(self) -> tuple:
+        return (
+            self.label_column,
+            self.train_fraction,
+            self.seed,
+            self.stratify,
+            self.group_column,
+        )
+
     def refresh(self) -> SplitResult | None:
         """Split with the current settings and update the chart, table and messages."""
-        group = self.group_column.value
+        if self.status and self._state() != self._saved_state:
+            self.status = ""  # the saved files no longer hold the split shown
+        previous = self.result
         try:
             result = split_train_valid(
                 self.df,
                 self.label_column,
-                train_fraction=float(self.train_fraction.value),
-                seed=int(self.seed.value),
-                stratify=bool(self.stratify.value),
-                group_column=None if group == _NO_GROUP else group,
+                train_fraction=self.train_fraction,
+                seed=self.seed,
+                stratify=self.stratify,
+                group_column=self.group_column,
                 filename_column=self.filename_column,
             )
         except (SplitError, LabelError) as exc:
-            self.result, self.error = None, str(exc)
-            self.messages.value = messages_html([self.error], "error")
-            self.counts.value = ""
+            self.result, self.error, self.moved = None, str(exc), None
+            self.messages_html.value = messages_html([self.error], "error")
+            self.counts_html.value = self.moved_html.value = ""
             with self.bars.hold_sync():
                 self.bars.x = np.array([], dtype=str)
-                self.bars.y = np.zeros((len(_PARTS), 0))
+                self.bars.y = np.zeros((len(self.bars.labels), 0))
             self.save_button.disabled = True
             return None
         self.result, self.error = result, None
+        self.moved = moved_to_valid(previous, result) if previous is not None else None
         report = result.report
+        classes = [str(c) for c in report.index]
+        colors = list(self.bars.colors)
+        if list(self.bars.labels) != classes:
+            colors = list(bq.CATEGORY10[: len(classes)])
         with self.bars.hold_sync():
-            self.bars.x = np.asarray(report.index, dtype=str)
-            self.bars.y = np.vstack([report[f"{p}_fraction"].to_numpy(float) for p in _PARTS])
-        table = report.reset_index()
-        table.loc[len(table)] = [
-            "total",
-            len(self.df),
-            1.0,
-            len(result.train),
-            1.0,
-            len(result.valid),
-            1.0,
-        ]
-        self.counts.value = frame_html(table)
-        self.messages.value = messages_html(result.warnings, "warning") or messages_html(
+            self.bars.labels = classes
+            self.bars.colors = colors
+            self.bars.x = np.array(_PARTS, dtype=str)
+            self.bars.y = np.vstack(
+                [[report.loc[c, f"{p}_count"] for p in _PARTS] for c in report.index]
+            ).astype(float)
+        self.legend_html.value = legend_html(
+            f"clips in each part, by {self.label_column}:", dict(zip(classes, colors))
+        )
+        self.moved_html.value = self._moved_text()
+        self.counts_html.value = frame_html(self._counts_table(report))
+        self.messages_html.value = messages_html(result.warnings, "warning") or messages_html(
             ["every class is in both parts; no file or group leaks"], "ok"
         )
         self.save_button.disabled = False
         return result
+
+    def _moved_text(self) -> str:
+        n_valid = len(self.result.valid)
+        if self.moved is None:
+            return f"<small>seed {self.seed}: {n_valid} validation clips</small>"
+        return (
+            f"<small>seed {self.seed}: {self.moved} of the {n_valid} validation clips "
+            "were not held out in the split shown before</small>"
+        )
+
+    def _counts_table(self, report: pd.DataFrame) -> pd.DataFrame:
+        """Per class and part: ``count (share %)``, plus a total row."""
+        totals = {"all": len(self.df), "train": len(self.result.train)}
+        totals["valid"] = len(self.result.valid)
+        rows = {
+            str(c): {
+                p: f"{report.loc[c, f'{p}_count']} ({report.loc[c, f'{p}_fraction']:.1%})"
+                for p in _PARTS
+            }
+            for c in report.index
+        }
+        rows["total"] = {p: str(totals[p]) for p in _PARTS}
+        table = pd.DataFrame.from_dict(rows, orient="index")
+        table.index.name = "class"
+        return table.reset_index()
 
     def save(self, folder: str | os.PathLike | None = None) -> tuple[Path, Path]:
         """Write ``train.csv`` and ``valid.csv`` into ``folder`` atomically.
@@ -217,19 +308,24 @@ class SplitBalance(widgets.VBox):
         Raises
         ------
         SplitError
-            The current settings give no split.
+            The current settings give no split (also shown in the widget; a notebook cell
+            prints it as one line).
         """
-        if self.result is None:
-            raise SplitError(f"nothing to save: {self.error}")
-        folder = Path(folder if folder is not None else self.save_dir.value.strip() or ".")
-        paths = (
-            atomic_write_csv(folder / "train.csv", self.result.train),
-            atomic_write_csv(folder / "valid.csv", self.result.valid),
-        )
+        with self.errors.raising():
+            if self.result is None:
+                raise SplitError(f"nothing to save: {self.error}")
+            folder = Path(folder if folder is not None else self.save_dir_text.value.strip() or ".")
+            paths = (
+                atomic_write_csv(folder / "train.csv", self.result.train),
+                atomic_write_csv(folder / "valid.csv", self.result.valid),
+            )
         self.saved_paths = paths
-        self.status.value = status_html(
+        self._saved_state = self._state()
+        self.status = (
             f"saved {len(self.result.train)} train and {len(self.result.valid)} valid rows "
-            f"to {folder}",
-            "ok",
+            f"to {folder}"
         )
         return paths
+
+    def _show_status(self, text: str) -> None:
+        self.status_html.value = status_html(text, "ok") if text else ""
