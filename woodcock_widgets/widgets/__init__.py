@@ -13,6 +13,7 @@ are shown inside the widget (and kept in its ``errors.messages``).
 from __future__ import annotations
 
 from .inspector import SpectrogramInspector
+from .labeling_grid import LabelingGrid
 from .long_recording import LongRecordingView
 from .remapper import LabelRemapper
 from .results_review import ResultsReview
@@ -26,4 +27,5 @@ __all__ = [
     "TrainingControl",
     "ResultsReview",
     "LongRecordingView",
+    "LabelingGrid",
 ]
