@@ -11,9 +11,9 @@ import sys
 from collections.abc import Sequence
 
 from ..errors import WoodcockError
-from . import make_data, predict, train, tutorial, windows
+from . import evaluate, make_data, predict, train, tutorial, windows
 
-COMMANDS = (make_data, windows, train, predict, tutorial)
+COMMANDS = (make_data, windows, train, evaluate, predict, tutorial)
 
 
 def build_parser() -> argparse.ArgumentParser:
