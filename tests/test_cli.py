@@ -45,6 +45,12 @@ def assert_user_error(result: subprocess.CompletedProcess, *names: str) -> str:
     return lines[0]
 
 
+def song_clips(data_csv: Path) -> list[Path]:
+    """The song clips of the generated data set (by label: file names say nothing)."""
+    df = pd.read_csv(data_csv)
+    return sorted(data_csv.parent / f for f in df.loc[df["sound_type"] == "song", "filename"])
+
+
 @pytest.fixture(scope="module")
 def data_csv(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("cli_data")
@@ -127,7 +133,7 @@ def test_resume_with_more_epochs_continues(run_dir, tmp_path):
 
 @pytest.mark.slow
 def test_predict_writes_scores_and_raven_tables(run_dir, data_csv, tmp_path):
-    clips = sorted(data_csv.parent.glob("song_*.wav"))[:2]
+    clips = song_clips(data_csv)[:2]
     x, sr = sf.read(str(clips[0]), dtype="float32")
     long_file = tmp_path / "long.wav"
     sf.write(str(long_file), np.concatenate([x, x, x[: sr // 2]]), sr)  # 4.5 s
@@ -153,6 +159,7 @@ def test_predict_writes_scores_and_raven_tables(run_dir, data_csv, tmp_path):
     )
     assert r.returncode == 0, r.stderr
     assert f"skipped {ghost}" in r.stderr
+    assert "(6 windows from 3 file(s); 1 skipped)" in r.stdout  # the skipped one not counted
     scores = pd.read_csv(out)
     assert list(scores.columns) == ["file", "start_time", "end_time", "absent", "present"]
     per_file = scores.groupby("file").size().to_dict()
@@ -175,6 +182,126 @@ def test_predict_missing_audio_names_the_file(run_dir, data_csv, tmp_path):
         cli("predict", "--model", run_dir / "best.pt", clip, ghost, "--out", out), str(ghost)
     )
     assert not out.exists()
+
+
+def test_predict_threshold_outside_0_1_is_refused_before_any_work(tmp_path):
+    out = tmp_path / "s.csv"
+    # the model does not even exist: the threshold is checked first
+    for bad in ("2", "-0.1", "nan"):
+        r = cli(
+            "predict", "--model", tmp_path / "nope.pt", tmp_path, "--out", out, "--threshold", bad
+        )
+        assert_user_error(r, "--threshold", "[0, 1]")
+    assert not out.exists()
+    r = cli(
+        "predict",
+        "--model",
+        tmp_path / "nope.pt",
+        "--audio-dir",
+        tmp_path,
+        "--out",
+        out,
+        "--threshold",
+        "1.5",
+    )
+    assert_user_error(r, "--threshold")
+
+
+def test_predict_empty_folder_is_an_error_naming_it(tmp_path):
+    empty = tmp_path / "no audio"
+    empty.mkdir()
+    (empty / "notes.txt").write_text("field notes")
+    out = tmp_path / "s.csv"
+    assert_user_error(
+        cli("predict", "--model", tmp_path / "model.pt", empty, "--out", out), str(empty)
+    )
+    assert not out.exists()
+
+
+@pytest.mark.slow
+def test_predict_detect_class_typo_is_refused_before_scoring(run_dir, data_csv, tmp_path):
+    clip = sorted(data_csv.parent.glob("*.wav"))[0]
+    out = tmp_path / "s.csv"
+    r = cli(
+        "predict",
+        "--model",
+        run_dir / "best.pt",
+        clip,
+        "--out",
+        out,
+        "--detect-class",
+        "presnt",
+        "--raven",
+        tmp_path / "raven",
+    )
+    line = assert_user_error(r, "'presnt'", "did you mean 'present'")
+    assert "'absent'" in line  # the model's classes are listed
+    assert not out.exists() and not (tmp_path / "raven").exists()
+
+
+def _bundle_with(run_dir: Path, path: Path, label_dict: dict, **extra) -> Path:
+    bundle = ModelBundle.load(run_dir / "best.pt")
+    bundle.label_dict = label_dict
+    bundle.extra = {**bundle.extra, **extra}
+    return bundle.save(path)
+
+
+@pytest.mark.slow
+def test_predict_default_detect_class_is_the_positive_class(run_dir, data_csv, tmp_path):
+    clip = song_clips(data_csv)[0]
+    cases = {
+        # not the alphabetically last class ("not_i"), the one the model was trained to find
+        "i": _bundle_with(run_dir, tmp_path / "i.pt", {0: "i", 1: "not_i"}),
+        "absent": _bundle_with(
+            run_dir, tmp_path / "p.pt", {0: "absent", 1: "present"}, positive_class="absent"
+        ),
+        "woodcock-present": _bundle_with(
+            run_dir, tmp_path / "w.pt", {0: "woodcock-absent", 1: "woodcock-present"}
+        ),
+    }
+    for expected, model in cases.items():
+        raven = tmp_path / f"raven_{model.stem}"
+        r = cli(
+            "predict",
+            "--model",
+            model,
+            clip,
+            "--out",
+            tmp_path / "s.csv",
+            "--raven",
+            raven,
+            "--threshold",
+            "0",
+        )
+        assert r.returncode == 0, r.stderr
+        table = read_raven_table(raven / f"{clip.stem}.selections.txt")
+        assert table["Annotation"].tolist() == [expected]
+
+
+@pytest.mark.slow
+def test_predict_merge_gap_makes_one_selection_per_bout(run_dir, data_csv, tmp_path):
+    clips = song_clips(data_csv)[:2]
+    x, sr = sf.read(str(clips[0]), dtype="float32")
+    long_file = tmp_path / "bout.wav"
+    sf.write(str(long_file), np.concatenate([x, x, x]), sr)  # 6 s: three windows
+    common = [
+        "--model",
+        run_dir / "best.pt",
+        long_file,
+        "--out",
+        tmp_path / "s.csv",
+        "--threshold",
+        "0",
+    ]
+    r = cli("predict", *common, "--raven", tmp_path / "separate")
+    assert r.returncode == 0, r.stderr
+    assert len(read_raven_table(tmp_path / "separate" / "bout.selections.txt")) == 3
+    r = cli("predict", *common, "--raven", tmp_path / "merged", "--merge-gap", "0")
+    assert r.returncode == 0, r.stderr
+    table = read_raven_table(tmp_path / "merged" / "bout.selections.txt")
+    assert table[["Begin Time (s)", "End Time (s)"]].values.tolist() == [[0.0, 6.0]]
+    assert "merged within 0 s" in r.stdout
+    assert_user_error(cli("predict", *common, "--merge-gap", "-1"), "--merge-gap")
 
 
 def test_missing_labels_file(tmp_path):

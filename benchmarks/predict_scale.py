@@ -1,0 +1,296 @@
+"""Prediction at field scale: throughput, scaling and memory of ``predict --audio-dir``.
+
+Run with our environment's python::
+
+    .venv/bin/python benchmarks/predict_scale.py            # 20 min of audio, a 1-hour file
+    .venv/bin/python benchmarks/predict_scale.py --quick    # a smoke run
+
+Figures, each printed with its ratio:
+
+- throughput in hours of audio per CPU-hour (CPU-hours = wall time x cores given to the
+  workers; the CPU time the workers really used is shown beside it) of
+  :func:`~woodcock_widgets.workflow.folder_predict.predict_folder` on a generated folder, for
+  the tutorial's model (resnet18, 3x128x128) and a 3x224x224 resnet18 (random weights: the
+  speed does not depend on them), with warm workers (bundle loaded, as in a long run);
+- scaling from 1 to 2 workers (one torch thread each) as efficiency: throughput with 2 over
+  twice the throughput with 1 (goal >= 0.8 where the machine has the cores);
+- peak memory (RSS) of a worker scoring a 1-hour file (goal < 1 GB);
+- with ``.venv-peer`` present (``make bench`` creates it), OpenSoundscape 0.13.2's
+  ``CNN.predict`` on a recording of the same folder with the same single thread (goal: ours
+  >= 3x the peer); without it, the figures are printed without the peer ratio.
+
+Results also go to ``benchmarks/results/predict_scale.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import threading
+from pathlib import Path
+
+import common  # the script's folder is first on sys.path
+
+ROOT = Path(__file__).resolve().parents[1]
+PEER_PY = ROOT / ".venv-peer" / "bin" / "python"
+SR = 22050
+MODELS = {"tutorial 3x128x128": [3, 128, 128], "resnet18 3x224x224": [3, 224, 224]}
+
+
+def write_recording(path: Path, seconds: float, seed: int, sr: int = SR) -> Path:
+    """A field-like recording (noise, a hum, chirps), written in one-minute chunks."""
+    import numpy as np
+    import soundfile as sf
+
+    rng = np.random.default_rng(seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    total, done = int(seconds * sr), 0
+    with sf.SoundFile(str(path), "w", sr, 1, subtype="PCM_16") as f:
+        while done < total:
+            n = min(60 * sr, total - done)
+            t = (done + np.arange(n)) / sr
+            x = 0.03 * rng.standard_normal(n) + 0.02 * np.sin(2 * np.pi * 60 * t)
+            chirp = (np.sin(2 * np.pi * (2000 + 800 * (t % 1.0)) * t)) * ((t % 7.0) < 0.6)
+            f.write((x + 0.2 * chirp).astype(np.float32))
+            done += n
+    return path
+
+
+def make_bundle(shape: list[int], path: Path) -> Path:
+    """A resnet18 bundle with random weights and the tutorial's preprocessing at ``shape``."""
+    import torch
+
+    from woodcock_widgets.audio.preprocessing import Preprocessing
+    from woodcock_widgets.ml.bundle import ModelBundle
+    from woodcock_widgets.ml.models import build_model
+
+    torch.manual_seed(0)
+    channels, h, w = shape
+    model = build_model("resnet18", 2, pretrained=False, in_channels=channels)
+    pre = Preprocessing(image_shape=(h, w), channels=channels)
+    return ModelBundle(model, "resnet18", {0: "absent", 1: "present"}, pre).save(path)
+
+
+class MemorySampler:
+    """Largest RSS and USS (unique pages) of some processes, sampled in a thread."""
+
+    def __init__(self, pids: list[int], every: float = 0.2) -> None:
+        import psutil
+
+        self.procs = [psutil.Process(p) for p in pids]
+        self.rss = {p.pid: 0 for p in self.procs}
+        self.uss = {p.pid: 0 for p in self.procs}
+        self.every = every
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            for p in self.procs:
+                try:
+                    m = p.memory_full_info()
+                except Exception:  # a process that ended
+                    continue
+                self.rss[p.pid] = max(self.rss[p.pid], m.rss)
+                self.uss[p.pid] = max(self.uss[p.pid], m.uss)
+            self._stop.wait(self.every)
+
+    def __enter__(self) -> MemorySampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def _cpu_seconds(pids: list[int]) -> float:
+    import psutil
+
+    total = 0.0
+    for pid in pids:
+        t = psutil.Process(pid).cpu_times()
+        total += t.user + t.system
+    return total
+
+
+def run_folder(client, bundle: Path, audio: Path, out: Path) -> dict:
+    """One timed ``predict_folder`` on warm workers (bundle loaded, kernels warmed)."""
+    from woodcock_widgets.workflow.folder_predict import predict_folder
+    from woodcock_widgets.workflow.folder_worker import preload
+
+    pids = list(client.run(os.getpid).values())
+    base = client.run(preload, str(bundle))  # every worker, not just the first one free
+    assert all(v >= 1 for v in base.values())
+    rss0 = max(_rss(pids).values())
+    cpu0 = _cpu_seconds(pids)
+    with MemorySampler(pids) as mem, common.Clock() as c:
+        s = predict_folder(bundle, audio, out, client=client, progress=False, torch_threads=1)
+    cpu = _cpu_seconds(pids) - cpu0
+    if s.failed or s.scored == 0:
+        raise RuntimeError(f"benchmark run failed: {s}")
+    cores = len(pids)  # one torch thread per worker
+    return {
+        "workers": len(pids),
+        "wall_s": c.seconds,
+        "audio_h": s.hours_scored,
+        "files": s.scored,
+        "h_per_wall_h": s.hours_scored / (c.seconds / 3600),
+        "h_per_cpu_h": s.hours_scored / (c.seconds * cores / 3600),
+        "h_per_used_cpu_h": s.hours_scored / (cpu / 3600) if cpu > 0 else None,
+        "worker_cpu_s": cpu,
+        "rss_before_mb": rss0 / 2**20,
+        "peak_rss_mb": max(mem.rss.values()) / 2**20,
+        "peak_uss_mb": max(mem.uss.values()) / 2**20,
+    }
+
+
+def _rss(pids: list[int]) -> dict[int, int]:
+    import psutil
+
+    return {p: psutil.Process(p).memory_info().rss for p in pids}
+
+
+def peer_throughput(recording: Path, shape: list[int], batch_size: int) -> dict | None:
+    """OpenSoundscape 0.13.2 ``CNN.predict`` on one recording, one thread (or None)."""
+    if not PEER_PY.exists():
+        return None
+    import bench  # the driver's worker class (same folder)
+
+    env = bench.worker_env(1)
+    log = Path(tempfile.gettempdir()) / "predict_scale_peer.log"
+    peer = bench.Worker("peer", PEER_PY, common.here() / "peer_opso.py", env, log)
+    try:
+        peer.call("setup", threads=1, timeout=600)
+        r = peer.call("predict", recording=str(recording), shape=shape, batch_size=batch_size,
+                      repeats=1, timeout=3600)  # fmt: skip
+    finally:
+        peer.close()
+    audio_s_per_s = r["clips_per_s"] * 2.0  # back-to-back 2 s clips
+    return {"clips_per_s": r["clips_per_s"], "h_per_cpu_h": audio_s_per_s}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--minutes", type=float, default=20.0, help="audio in the folder")
+    p.add_argument("--files", type=int, default=8, help="recordings in the folder")
+    p.add_argument("--hour-minutes", type=float, default=60.0, help="the long file's length")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument(
+        "--hour-models",
+        nargs="+",
+        choices=list(MODELS),
+        default=list(MODELS),
+        help="models measured on the long file",
+    )
+    p.add_argument("--quick", action="store_true", help="2 min of audio, a 5-min long file")
+    p.add_argument("--keep", action="store_true", help="keep the generated audio and outputs")
+    p.add_argument(
+        "--out", type=Path, default=ROOT / "benchmarks" / "results" / "predict_scale.json"
+    )
+    args = p.parse_args(argv)
+    if args.quick:
+        args.minutes, args.files, args.hour_minutes = 2.0, 3, 5.0
+
+    import logging
+
+    import torch
+    from distributed import Client
+
+    from woodcock_widgets.workflow.folder_predict import local_cluster
+
+    logging.getLogger("distributed").setLevel(logging.ERROR)
+    work = Path(tempfile.mkdtemp(prefix="predict_scale_"))
+    audio = work / "season"
+    per_file = args.minutes * 60 / args.files
+    for i in range(args.files):
+        write_recording(audio / f"site{i % 2}" / f"rec{i:02d}.wav", per_file, i)
+    hour = write_recording(work / "hour" / "long.wav", args.hour_minutes * 60, 7)
+    bundles = {name: make_bundle(shape, work / f"m{shape[1]}.pt") for name, shape in MODELS.items()}
+    cpus = len(os.sched_getaffinity(0))
+    load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
+    print(
+        f"predict_scale: {args.minutes:g} min of audio in {args.files} files; {cpus} cores "
+        f"(load average {load} before the runs); torch {torch.__version__}; {platform.machine()}"
+    )
+
+    results: dict = {
+        "machine": {"cores": cpus, "torch": torch.__version__, "loadavg": os.getloadavg()},
+        "models": {},
+    }
+    for n_workers in (1, 2):
+        cluster, _ = local_cluster(n_workers, torch_threads=1)
+        with cluster, Client(cluster) as client:
+            for name, bundle in bundles.items():
+                r = run_folder(client, bundle, audio, work / f"out_{n_workers}_{bundle.stem}")
+                results["models"].setdefault(name, {})[f"{n_workers}w"] = r
+    results["hour_file"] = {}
+    for name in args.hour_models:
+        cluster, _ = local_cluster(1, torch_threads=1)  # a fresh worker: its own peak only
+        with cluster, Client(cluster) as client:
+            r = run_folder(client, bundles[name], hour.parent, work / f"hour_{name[-3:]}")
+        results["hour_file"][name] = {**r, "minutes": args.hour_minutes}
+
+    peer_note = None if PEER_PY.exists() else f"{PEER_PY} not found (`make bench` creates it)"
+    first = sorted(audio.rglob("*.wav"))[0]
+    print(f"\n{'model':20} {'workers':>7} {'wall s':>7} {'h/wall-h':>9} {'h/CPU-h':>8} "
+          f"{'h/used CPU-h':>12} {'peer h/CPU-h':>12} {'ratio':>6}")  # fmt: skip
+    for name, runs in results["models"].items():
+        peer = peer_throughput(first, MODELS[name], args.batch_size) if not peer_note else None
+        runs["peer"] = peer
+        for key in ("1w", "2w"):
+            r = runs[key]
+            ratio = r["h_per_cpu_h"] / peer["h_per_cpu_h"] if peer and key == "1w" else None
+            r["peer_ratio"] = ratio
+            nan = float("nan")
+            peer_v = peer["h_per_cpu_h"] if peer and key == "1w" else nan
+            print(
+                f"{name:20} {r['workers']:>7} {r['wall_s']:>7.1f} {r['h_per_wall_h']:>9.1f} "
+                f"{r['h_per_cpu_h']:>8.1f} {r['h_per_used_cpu_h'] or 0:>12.1f} "
+                f"{peer_v:>12.1f} {ratio or nan:>6.2f}"
+            )
+        eff = runs["2w"]["h_per_wall_h"] / (2 * runs["1w"]["h_per_wall_h"])
+        used = (runs["2w"]["h_per_used_cpu_h"] or 0) / (runs["1w"]["h_per_used_cpu_h"] or 1)
+        runs["scaling_efficiency"], runs["cpu_efficiency"] = eff, used
+        print(
+            f"{'':20} scaling 1 -> 2 workers: efficiency {eff:.2f} of linear (goal >= 0.8 with "
+            f"{cpus} free cores); per used CPU-hour {used:.2f} of one worker's"
+        )
+    if peer_note:
+        print(f"\npeer: {peer_note}; figures printed without the peer ratio (goal >= 3x)")
+    for name, h in results["hour_file"].items():
+        print(
+            f"\n{h['minutes']:g}-min file, {name}, 1 worker (goal < 1024 MB):\n"
+            f"  peak RSS {h['peak_rss_mb']:.0f} MB ({h['peak_rss_mb'] / 1024:.2f} of the goal; "
+            f"{h['rss_before_mb']:.0f} MB before the file, model loaded: the file added "
+            f"{h['peak_rss_mb'] - h['rss_before_mb']:.0f} MB)\n"
+            f"  peak USS {h['peak_uss_mb']:.0f} MB (pages of its own; the rest of RSS is shared "
+            f"libraries, torch's CUDA build, mapped once for all workers)\n"
+            f"  {h['wall_s']:.0f} s, {h['h_per_used_cpu_h'] or 0:.1f} h of audio per used CPU-hour"
+        )
+    best = results["models"]["tutorial 3x128x128"]["1w"]["h_per_cpu_h"]
+    season = 10_000
+    print(f"\nseason arithmetic (tutorial model): {season:,} h / {best:.0f} h per CPU-hour = "
+          f"{season / best:,.0f} CPU-hours: {season / best / cpus:,.0f} h on this {cpus}-core "
+          f"machine, {season / best / 64:,.1f} h on 64 cores")  # fmt: skip
+    load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
+    print(
+        f"(load average {load} after the runs: on a busy machine, wall-time figures and the "
+        "scaling efficiency measure the other processes too; the used-CPU figures much less)"
+    )
+    results["peer_note"] = peer_note
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2, default=float) + "\n")
+    print(f"\nwrote {args.out}")
+    if not args.keep:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,239 @@
+"""The worker side of folder prediction: one Dask task scores one recording.
+
+Runs inside Dask worker processes (see :mod:`.folder_predict`). Each process keeps the model
+it loaded in a module-level cache, so a bundle is read and prepared once per worker, and
+sets its torch thread count inside every task (torch's thread setting belongs to the thread
+that runs the model, and Dask runs tasks in its own threads).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from ..errors import AudioLoadError
+from .folder_outputs import write_scores
+
+__all__ = ["TaskSettings", "score_file", "model_loads", "host_threads", "preload", "workers_info"]
+
+_LOCK = threading.Lock()
+_MODELS: dict[tuple, tuple] = {}  # (path, size, mtime_ns, device, precision) → (bundle, prepared)
+_LOADS = 0
+
+
+@dataclass(frozen=True)
+class TaskSettings:
+    """What every task needs besides its file (small: sent with each task)."""
+
+    bundle_path: str
+    bundle_key: tuple[int, int]  # size, mtime_ns: a changed bundle is loaded again
+    out_dir: str
+    fmt: str
+    overlap: float
+    thresholds: dict[str, float]
+    merge_gap: float | None
+    high_freq: float
+    batch_size: int = 32
+    device: str = "cpu"
+    precision: str = "auto"
+    block_seconds: float = 60.0
+    torch_threads: int | None = None
+    #: host → Dask threads of all workers there (shares a host's cores when threads unset)
+    host_threads: dict[str, int] = field(default_factory=dict)
+
+    def with_threads(self, threads: int) -> TaskSettings:
+        """A copy with ``torch_threads`` set."""
+        return dataclasses.replace(self, torch_threads=int(threads))
+
+    def with_host_threads(self, counts: dict[str, int]) -> TaskSettings:
+        """A copy with the per-host thread counts."""
+        return dataclasses.replace(self, host_threads=dict(counts))
+
+
+def workers_info(client) -> dict[str, dict]:
+    """Address → info of every worker of ``client``'s cluster."""
+    try:
+        info = client.scheduler_info(n_workers=-1)  # newer versions list 5 unless asked
+    except TypeError:  # older versions list them all
+        info = client.scheduler_info()
+    return dict(info.get("workers", {}))
+
+
+def host_threads(client) -> dict[str, int]:
+    """Dask threads per host over the workers of ``client``'s cluster."""
+    out: dict[str, int] = {}
+    for addr, info in workers_info(client).items():
+        host = info.get("host") or urlparse(addr).hostname or ""
+        out[host] = out.get(host, 0) + int(info.get("nthreads", 1))
+    return out
+
+
+def _cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def _threads(settings: TaskSettings) -> int:
+    if settings.torch_threads:
+        return int(settings.torch_threads)
+    share = 1
+    try:
+        from distributed import get_worker
+
+        worker = get_worker()
+        host = urlparse(worker.address).hostname or ""
+        share = settings.host_threads.get(host, worker.state.nthreads)
+    except (ImportError, ValueError):  # not inside a Dask worker
+        pass
+    return max(1, _cpus() // max(1, int(share)))
+
+
+def model_loads() -> int:
+    """How many times this process has loaded a bundle (for tests and benchmarks)."""
+    return _LOADS
+
+
+def _model(settings: TaskSettings):
+    global _LOADS
+    from ..ml.bundle import ModelBundle
+    from ..ml.predict import prepare_model
+
+    key = (settings.bundle_path, *settings.bundle_key, settings.device, settings.precision)
+    with _LOCK:
+        if key not in _MODELS:
+            bundle = ModelBundle.load(settings.bundle_path)
+            _MODELS.clear()  # one model at a time per worker
+            # an embedding bundle scores through its own embedder: nothing to prepare
+            prepared = (
+                None
+                if hasattr(bundle, "score_recording")
+                else prepare_model(bundle, settings.device, settings.precision)
+            )
+            _MODELS[key] = (bundle, prepared)
+            _LOADS += 1
+        return _MODELS[key]
+
+
+def preload(bundle_path: str | os.PathLike, device: str = "cpu", precision: str = "auto") -> int:
+    """Load a bundle into this worker's cache and run one batch (``client.run(preload, path)``).
+
+    What the first task on a worker would do anyway (import torch, load the bundle, warm the
+    kernels), done ahead, e.g. so a benchmark times warm workers.
+
+    Returns
+    -------
+    int
+        :func:`model_loads` after loading.
+    """
+    import torch
+
+    from ..ml.predict import score_batch
+
+    path = Path(bundle_path)
+    stat = path.stat()
+    settings = TaskSettings(
+        bundle_path=str(path.resolve()),
+        bundle_key=(stat.st_size, stat.st_mtime_ns),
+        out_dir="",
+        fmt="csv",
+        overlap=0.0,
+        thresholds={},
+        merge_gap=None,
+        high_freq=0.0,
+        device=device,
+        precision=precision,
+    )
+    torch.set_num_threads(_threads(settings))
+    bundle, prepared = _model(settings)
+    if prepared is not None:
+        h, w = bundle.preprocessing.image_shape
+        x = torch.zeros(2, prepared.channels, h, w)
+        if prepared.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        score_batch(prepared, x)
+    return _LOADS
+
+
+def score_file(path: str, key: str, settings: TaskSettings) -> dict[str, Any]:
+    """Score one recording, write its score file and Raven table; return its manifest entry.
+
+    Parameters
+    ----------
+    path : str
+        The recording.
+    key : str
+        Its name relative to the audio folder (names the output files).
+    settings : TaskSettings
+        Model, output and detection settings.
+
+    Returns
+    -------
+    dict
+        ``file`` (the key), ``path``, ``n_windows``, ``seconds`` (of audio), ``scores`` and
+        ``raven`` (output paths relative to the output folder), ``detections`` (per class),
+        ``wall_seconds``, ``worker`` and ``pid``.
+
+        A recording that cannot be read (missing, empty, corrupt, truncated) gives
+        ``status: "error"`` and the reason in ``error`` instead.
+    """
+    import torch
+
+    from ..ml.predict import (
+        detect,
+        merge_detections,
+        stream_recording,
+        to_raven_table,
+        write_raven_table,
+    )
+
+    t0 = time.perf_counter()
+    torch.set_num_threads(_threads(settings))
+    bundle, prepared = _model(settings)
+    try:
+        scores = stream_recording(
+            bundle,
+            path,
+            overlap=settings.overlap,
+            batch_size=settings.batch_size,
+            block_seconds=settings.block_seconds,
+            prepared=prepared,
+        )
+    except AudioLoadError as exc:  # this file's fault: recorded, and the run goes on
+        return {"file": key, "path": path, "status": "error", "error": str(exc)}
+    out = Path(settings.out_dir)
+    score_rel = f"scores/{key}.{settings.fmt}"
+    raven_rel = f"raven/{key}.selections.txt"
+    write_scores(out / score_rel, scores, settings.fmt)
+    dets = detect(scores, settings.thresholds)
+    if settings.merge_gap is not None:
+        dets = merge_detections(dets, settings.merge_gap)
+    write_raven_table(to_raven_table(dets, high_freq=settings.high_freq), out / raven_rel)
+    counts = dets["annotation"].value_counts().to_dict() if len(dets) else {}
+    try:
+        from distributed import get_worker
+
+        worker = get_worker().address
+    except (ImportError, ValueError):
+        worker = ""
+    return {
+        "file": key,
+        "path": path,
+        "status": "done",
+        "n_windows": len(scores),
+        "seconds": float(scores.attrs.get("duration", 0.0)),
+        "scores": score_rel,
+        "raven": raven_rel,
+        "detections": {c: int(counts.get(c, 0)) for c in settings.thresholds},
+        "torch_threads": torch.get_num_threads(),
+        "wall_seconds": round(time.perf_counter() - t0, 3),
+        "worker": worker,
+        "pid": os.getpid(),
+    }
