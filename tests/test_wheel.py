@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -19,6 +20,8 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("dist")
+    # setuptools reuses build/lib; a stale copy there would put deleted modules in the wheel
+    shutil.rmtree(ROOT / "build", ignore_errors=True)
     r = subprocess.run(
         [sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(out)],
         cwd=ROOT,
@@ -26,6 +29,7 @@ def wheel(tmp_path_factory) -> Path:
         text=True,
         timeout=600,
     )
+    shutil.rmtree(ROOT / "build", ignore_errors=True)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
     (whl,) = out.glob("woodcock_widgets-*.whl")
     return whl

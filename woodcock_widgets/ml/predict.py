@@ -1,27 +1,44 @@
-"""Prediction on clips and long recordings, detections, and Raven Pro selection tables."""
+"""Prediction on clips and long recordings: the one scoring pass and the windowing around it.
+
+Detections (:mod:`.detections`), Raven tables (:mod:`woodcock_widgets.tables.raven`) and the
+block reader (:mod:`woodcock_widgets.audio.stream`) live in their own modules and are
+re-exported here, where prediction's callers have always found them.
+"""
 
 from __future__ import annotations
 
-import difflib
-import math
 import os
 import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import soundfile as sf
 import torch
-from scipy.signal import resample_poly
 
-from ..audio.clip import Audio, _check_path, _check_wav_complete, _reason
+from ..audio.clip import Audio
 from ..audio.preprocessing import model_image, stack_images
-from ..errors import AudioLoadError, LabelError, PredictionError
-from ..io_utils import atomic_write_text
+from ..audio.stream import AudioStream
+from ..errors import AudioLoadError
+from ..tables.grid import clip_windows
+from ..tables.raven import (
+    RAVEN_COLUMNS,
+    raven_to_clip_labels,
+    read_raven_table,
+    to_raven_table,
+    write_raven_table,
+)
 from .bundle import ModelBundle
+from .detections import (
+    check_threshold,
+    default_detect_class,
+    detect,
+    detection_thresholds,
+    detections,
+    merge_detections,
+)
 
 __all__ = [
     "predict",
@@ -43,35 +60,8 @@ __all__ = [
     "write_raven_table",
     "read_raven_table",
     "raven_to_clip_labels",
+    "RAVEN_COLUMNS",
 ]
-
-RAVEN_COLUMNS = [
-    "Selection",
-    "View",
-    "Channel",
-    "Begin Time (s)",
-    "End Time (s)",
-    "Low Freq (Hz)",
-    "High Freq (Hz)",
-]
-
-
-def clip_windows(
-    duration: float, clip_seconds: float, overlap: float = 0.0
-) -> list[tuple[float, float]]:
-    """Start/end times of windows of ``clip_seconds`` covering ``duration``.
-
-    The last window starts where the previous one leaves uncovered audio; it is padded
-    with silence when the recording ends first. A recording shorter than one window gives
-    one (padded) window.
-    """
-    if not 0 <= overlap < clip_seconds:
-        raise ValueError(f"overlap must be in [0, {clip_seconds}) seconds, got {overlap}")
-    hop = clip_seconds - overlap
-    starts = [0.0]
-    while starts[-1] + clip_seconds < duration - 1e-9:
-        starts.append(starts[-1] + hop)
-    return [(round(s, 6), round(s + clip_seconds, 6)) for s in starts]
 
 
 @dataclass(frozen=True)
@@ -316,103 +306,6 @@ def predict(
 
 # ------------------------------------------------------------------------------- streaming
 
-#: extra input samples read on each side of a block when resampling, beyond the filter's reach
-_RESAMPLE_SLACK = 16
-
-
-class AudioStream:
-    """A file's mono float32 samples at ``sample_rate``, read block by block.
-
-    Memory stays bounded by ``block_seconds`` whatever the file's length. The samples equal
-    :meth:`Audio.from_file`'s (same 16-bit conversion, channel mean and polyphase resampling):
-    each block is resampled with enough neighbouring input on both sides for the filter, and
-    blocks start on the resampler's phase grid, so the joins are seamless.
-
-    Parameters
-    ----------
-    path : str or path-like
-        The audio file.
-    sample_rate : int
-        Rate of the samples given out.
-    block_seconds : float
-        Input read per block (seconds).
-
-    Raises
-    ------
-    AudioLoadError
-        Missing, empty, truncated or unreadable file (when opened, or from :meth:`blocks`
-        when the damage is further in); NaN or infinite samples.
-    """
-
-    def __init__(
-        self, path: str | os.PathLike, sample_rate: int, block_seconds: float = 60.0
-    ) -> None:
-        self.path = _check_path(path)
-        self.sample_rate = int(sample_rate)
-        try:
-            info = sf.info(str(self.path))
-        except Exception as exc:  # soundfile raises several types for unreadable files
-            raise AudioLoadError(f"cannot read audio file {self.path}: {_reason(exc)}") from exc
-        _check_wav_complete(self.path)
-        self.file_rate = int(info.samplerate)
-        self.frames = int(info.frames)
-        if self.frames <= 0:
-            raise AudioLoadError(f"audio file has no samples: {self.path}")
-        g = math.gcd(self.sample_rate, self.file_rate)
-        self.up, self.down = self.sample_rate // g, self.file_rate // g
-        # what resample_poly gives for the whole file: ceil(frames * up / down) samples
-        self.n_samples = -(-self.frames * self.up // self.down)
-        # blocks and margins are whole multiples of `down` (the resampler's phase period)
-        reach = 10 * max(self.up, self.down) / self.up + _RESAMPLE_SLACK  # input samples
-        self.margin = 0 if self.up == self.down else self.down * math.ceil(reach / self.down)
-        block = max(int(block_seconds * self.file_rate), self.down, 1)
-        self.block = self.down * math.ceil(block / self.down)
-
-    @property
-    def duration(self) -> float:
-        """Length in seconds at ``sample_rate`` (as :attr:`Audio.duration` after loading)."""
-        return self.n_samples / self.sample_rate
-
-    def _read(self, f: sf.SoundFile, start: int, n: int) -> np.ndarray:
-        f.seek(start)
-        if f.subtype == "PCM_16":  # as Audio.from_file: exact, and twice as fast
-            data = f.read(frames=n, dtype="int16", always_2d=True)
-            data = data.astype(np.float32) * np.float32(1 / 32768)
-        else:
-            data = f.read(frames=n, dtype="float32", always_2d=True)
-        if data.shape[0] != n:
-            raise AudioLoadError(
-                f"audio file is truncated: its header declares {self.frames} frames but "
-                f"reading stopped at {start + data.shape[0]}: {self.path}"
-            )
-        samples = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
-        if not np.isfinite(samples).all():
-            bad = int((~np.isfinite(samples)).sum())
-            raise AudioLoadError(
-                f"audio file contains {bad} NaN or infinite samples near "
-                f"{start / self.file_rate:.1f} s: {self.path}"
-            )
-        return np.ascontiguousarray(samples, dtype=np.float32)
-
-    def blocks(self) -> Iterator[np.ndarray]:
-        """Consecutive blocks of samples at ``sample_rate``; together all ``n_samples``."""
-        try:
-            with sf.SoundFile(str(self.path)) as f:
-                for a in range(0, self.frames, self.block):
-                    b = min(a + self.block, self.frames)
-                    if self.up == self.down:
-                        yield self._read(f, a, b - a)
-                        continue
-                    lo, hi = max(a - self.margin, 0), min(b + self.margin, self.frames)
-                    seg = resample_poly(self._read(f, lo, hi - lo), self.up, self.down)
-                    first = (a - lo) * self.up // self.down  # lo, a: multiples of down
-                    last = -(-(b - lo) * self.up // self.down)
-                    yield np.asarray(seg[first:last], dtype=np.float32)
-        except AudioLoadError:
-            raise
-        except Exception as exc:
-            raise AudioLoadError(f"cannot read audio file {self.path}: {_reason(exc)}") from exc
-
 
 def _window_images(
     stream: AudioStream, windows: Sequence[tuple[float, float]], pre
@@ -566,293 +459,3 @@ def stream_recording(
         df[name] = scores[:, i]
     df.attrs["duration"] = stream.duration
     return df
-
-
-def detections(scores: pd.DataFrame, class_name: str, threshold: float = 0.5) -> pd.DataFrame:
-    """Windows whose ``class_name`` score is at least ``threshold`` (with a ``score`` column)."""
-    if class_name not in scores.columns:
-        raise LabelError(f"no score column {class_name!r}; columns are {list(scores.columns)}")
-    hits = scores[scores[class_name] >= threshold]
-    out = hits[["file", "start_time", "end_time"]].copy()
-    out["annotation"] = class_name
-    out["score"] = hits[class_name].to_numpy()
-    return out.reset_index(drop=True)
-
-
-# ------------------------------------------------------------------- detection settings
-
-#: class names that mean "not the sound" (compared in lower case)
-_NEGATIVE_NAMES = {
-    "absent",
-    "absence",
-    "other",
-    "others",
-    "noise",
-    "background",
-    "negative",
-    "none",
-    "nothing",
-    "empty",
-    "na",
-    "n/a",
-}
-_NEGATIVE_PREFIXES = ("not_", "not-", "not ", "no_", "no-", "no ", "non_", "non-", "non ")
-_NEGATIVE_SUFFIXES = ("absent", "absence", "_other", "-other", "_noise", "-noise")
-
-
-def _looks_negative(name: str) -> bool:
-    n = str(name).strip().lower()
-    return (
-        n in _NEGATIVE_NAMES or n.startswith(_NEGATIVE_PREFIXES) or n.endswith(_NEGATIVE_SUFFIXES)
-    )
-
-
-def _recorded(bundle: ModelBundle, key: str):
-    value = getattr(bundle, key, None)
-    return bundle.extra.get(key) if value is None else value
-
-
-def default_detect_class(bundle: ModelBundle) -> str:
-    """The class detections are about when none is named.
-
-    In order: the positive class the bundle records (``positive_class``, set at training);
-    for a two-class model where exactly one class reads as the negative one (``…absent``,
-    ``not_…``/``no_…``/``non-…``, ``other``, ``noise``, ``background``, ``negative``,
-    ``none``), the other one (``woodcock-present`` beside ``woodcock-absent``, ``i`` beside
-    ``not_i``); otherwise the last class.
-    """
-    classes = bundle.class_names
-    recorded = _recorded(bundle, "positive_class")
-    if recorded is not None and str(recorded) in classes:
-        return str(recorded)
-    if len(classes) == 2:
-        negative = [_looks_negative(c) for c in classes]
-        if sum(negative) == 1:
-            return classes[negative.index(False)]
-    return classes[-1]
-
-
-def check_threshold(threshold: float, name: str = "threshold") -> float:
-    """``threshold`` as a float in [0, 1], or a :class:`PredictionError` naming ``name``."""
-    try:
-        value = float(threshold)
-    except (TypeError, ValueError):
-        raise PredictionError(f"{name} must be a number in [0, 1], got {threshold!r}") from None
-    if not 0.0 <= value <= 1.0:  # also refuses NaN
-        raise PredictionError(f"{name} must be in [0, 1] (a score), got {threshold}")
-    return value
-
-
-def _check_classes(requested: Sequence[str], classes: Sequence[str]) -> list[str]:
-    out = []
-    for name in requested:
-        if name in classes:
-            out.append(name)
-            continue
-        close = difflib.get_close_matches(str(name), list(classes), n=1, cutoff=0.5)
-        hint = f"; did you mean {close[0]!r}?" if close else "."
-        raise PredictionError(
-            f"detect class {name!r} is not a class of the model{hint} "
-            f"The model's classes: {', '.join(map(repr, classes))}"
-        )
-    return list(dict.fromkeys(out))
-
-
-def detection_thresholds(
-    bundle: ModelBundle,
-    classes: str | Sequence[str] | None = None,
-    threshold: float | None = None,
-) -> dict[str, float]:
-    """The classes to detect and the score threshold of each, checked against the model.
-
-    Parameters
-    ----------
-    bundle : ModelBundle
-        The model; its recorded per-class ``thresholds`` (chosen at evaluation) are used
-        where present.
-    classes : str or sequence of str, optional
-        Classes to detect; default: every class with a recorded threshold, else
-        :func:`default_detect_class`.
-    threshold : float, optional
-        One threshold for every class, instead of the recorded ones (default 0.5 where
-        none is recorded).
-
-    Returns
-    -------
-    dict of str to float
-        Class → threshold, in the order asked.
-
-    Raises
-    ------
-    PredictionError
-        A class the model does not have (with the closest name), a threshold outside [0, 1].
-    """
-    if threshold is not None:
-        threshold = check_threshold(threshold)
-    names = bundle.class_names
-    recorded = _recorded(bundle, "thresholds") or {}
-    recorded = {str(k): float(v) for k, v in dict(recorded).items() if str(k) in names}
-    if isinstance(classes, str):
-        classes = [classes]
-    if classes:
-        chosen = _check_classes(list(classes), names)
-    elif recorded:
-        chosen = [c for c in names if c in recorded]
-    else:
-        chosen = [default_detect_class(bundle)]
-    if threshold is not None:
-        return {c: threshold for c in chosen}
-    return {c: check_threshold(recorded.get(c, 0.5)) for c in chosen}
-
-
-def detect(scores: pd.DataFrame, thresholds: dict[str, float]) -> pd.DataFrame:
-    """Detections of several classes (see :func:`detections`), by file, time, then class."""
-    cols = ["file", "start_time", "end_time", "annotation", "score"]
-    parts = [detections(scores, c, t) for c, t in thresholds.items()]
-    parts = [p for p in parts if not p.empty]
-    if not parts:
-        return pd.DataFrame(
-            {c: pd.Series(dtype=float if "time" in c or c == "score" else object) for c in cols}
-        )
-    out = pd.concat(parts, ignore_index=True)
-    order = {c: k for k, c in enumerate(thresholds)}
-    out["_k"] = out["annotation"].map(order)
-    out = out.sort_values(["file", "start_time", "_k"], kind="stable").drop(columns="_k")
-    return out.reset_index(drop=True)
-
-
-def merge_detections(dets: pd.DataFrame, gap: float = 0.0) -> pd.DataFrame:
-    """Merge detections of one class in one file that are at most ``gap`` seconds apart.
-
-    Consecutive windows above threshold (touching, ``gap=0``, or overlapping) become one
-    selection spanning them all, scored with the highest of their scores: one bout, one row.
-
-    Parameters
-    ----------
-    dets : pandas.DataFrame
-        ``file, start_time, end_time, annotation[, score]`` (as :func:`detections` gives).
-    gap : float
-        Largest silence between two detections that still joins them (seconds, >= 0).
-
-    Returns
-    -------
-    pandas.DataFrame
-        Same columns, by file, start time and class.
-    """
-    if gap is None or (isinstance(gap, float) and math.isnan(gap)) or gap < 0:
-        raise PredictionError(f"merge gap must be >= 0 seconds, got {gap}")
-    if dets.empty:
-        return dets.reset_index(drop=True)
-    has_score = "score" in dets.columns
-    rows = []
-    key_cols = ["file", "annotation"] if "annotation" in dets.columns else ["file"]
-    for key, part in dets.groupby(key_cols, sort=False):
-        key = key if isinstance(key, tuple) else (key,)
-        part = part.sort_values("start_time", kind="stable")
-        cur = None
-        for r in part.itertuples(index=False):
-            s, e = float(r.start_time), float(r.end_time)
-            sc = float(r.score) if has_score else None
-            if cur is not None and s - cur[1] <= gap + 1e-9:
-                cur[1] = max(cur[1], e)
-                if has_score:
-                    cur[2] = max(cur[2], sc)
-                continue
-            if cur is not None:
-                rows.append((*key, *cur))
-            cur = [s, e, sc]
-        rows.append((*key, *cur))
-    out = pd.DataFrame(rows, columns=[*key_cols, "start_time", "end_time", "score"])
-    if not has_score:
-        out = out.drop(columns="score")
-    cols = [c for c in dets.columns if c in out.columns]
-    out = out[cols].sort_values(["file", "start_time"], kind="stable")
-    return out.reset_index(drop=True)
-
-
-def to_raven_table(
-    dets: pd.DataFrame,
-    low_freq: float = 0.0,
-    high_freq: float | None = None,
-    annotation_column: str = "Annotation",
-) -> pd.DataFrame:
-    """Detections (``start_time, end_time[, annotation, score]``) as a Raven selection table."""
-    n = len(dets)
-    high = high_freq if high_freq is not None else 11025.0
-    table = pd.DataFrame(
-        {
-            "Selection": np.arange(1, n + 1),
-            "View": ["Spectrogram 1"] * n,
-            "Channel": [1] * n,
-            "Begin Time (s)": dets["start_time"].to_numpy(float) if n else [],
-            "End Time (s)": dets["end_time"].to_numpy(float) if n else [],
-            "Low Freq (Hz)": [float(low_freq)] * n,
-            "High Freq (Hz)": [float(high)] * n,
-            annotation_column: (
-                dets["annotation"].astype(str).to_numpy()
-                if "annotation" in dets.columns
-                else [""] * n
-            ),
-        }
-    )
-    if "score" in dets.columns:
-        table["Score"] = dets["score"].to_numpy(float)
-    return table
-
-
-def write_raven_table(table: pd.DataFrame, path: str | os.PathLike) -> Path:
-    """Write a Raven Pro selection table (tab-separated, ``.txt``) atomically."""
-    return atomic_write_text(path, table.to_csv(sep="\t", index=False, lineterminator="\n"))
-
-
-def read_raven_table(path: str | os.PathLike) -> pd.DataFrame:
-    """Read a Raven Pro selection table.
-
-    Raises
-    ------
-    LabelError
-        Missing file or missing Raven columns (named).
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise LabelError(f"Raven table not found: {path}")
-    try:
-        table = pd.read_csv(path, sep="\t", encoding="utf-8-sig")
-    except pd.errors.EmptyDataError as exc:
-        raise LabelError(f"Raven table is empty: {path}") from exc
-    # Raven writes a trailing tab, which pandas reads as an empty "Unnamed" column
-    table = table.loc[:, [c for c in table.columns if not str(c).startswith("Unnamed:")]]
-    missing = [c for c in ("Begin Time (s)", "End Time (s)") if c not in table.columns]
-    if missing:
-        raise LabelError(f"{path} is not a Raven selection table: missing column(s) {missing}")
-    return table
-
-
-def raven_to_clip_labels(
-    table: pd.DataFrame,
-    duration: float,
-    clip_seconds: float,
-    annotation_column: str = "Annotation",
-    overlap: float = 0.0,
-    min_overlap: float = 0.25,
-) -> pd.DataFrame:
-    """Turn Raven selections into clip labels: one row per window, one 0/1 column per class.
-
-    A window is labeled with a class when a selection of that class covers at least
-    ``min_overlap`` seconds of it (or the whole selection, if shorter).
-    """
-    if annotation_column not in table.columns:
-        raise LabelError(
-            f"Raven table has no column {annotation_column!r}; it has {list(table.columns)}"
-        )
-    classes = sorted({str(v) for v in table[annotation_column].dropna()})
-    rows = []
-    for s, e in clip_windows(duration, clip_seconds, overlap):
-        row = {"start_time": s, "end_time": e}
-        for c in classes:
-            sel = table[table[annotation_column].astype(str) == c]
-            inter = np.minimum(sel["End Time (s)"], e) - np.maximum(sel["Begin Time (s)"], s)
-            need = np.minimum(min_overlap, sel["End Time (s)"] - sel["Begin Time (s)"])
-            row[c] = int(bool(((inter >= need) & (inter > 0)).any()))
-        rows.append(row)
-    return pd.DataFrame(rows, columns=["start_time", "end_time", *classes])
