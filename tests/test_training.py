@@ -1,21 +1,18 @@
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
 
 from woodcock_widgets import train
 from woodcock_widgets.errors import TrainingError
+from woodcock_widgets.ml.batchnorm import recalibrate_batchnorm
 from woodcock_widgets.ml.bundle import ModelBundle
 from woodcock_widgets.ml.models import build_model
-from woodcock_widgets.ml.training import (
-    Callback,
-    Trainer,
-    TrainingConfig,
-    pick_device,
-    pick_precision,
-    recalibrate_batchnorm,
-)
+from woodcock_widgets.ml.runtime import pick_device, pick_precision
+from woodcock_widgets.ml.trainer import Callback, Trainer
+from woodcock_widgets.ml.training_config import TrainingConfig
 from woodcock_widgets.tables.splits import split_train_valid
 from woodcock_widgets.workflow.pipeline import make_datasets, new_trainer, resume_trainer
 
@@ -323,7 +320,7 @@ def test_slim_best_drops_only_the_optimizer_state(trained_run, tmp_path):
     import shutil
 
     from woodcock_widgets.ml.bundle import read_bundle_payload
-    from woodcock_widgets.ml.training import _slim_best
+    from woodcock_widgets.ml.run_folder import slim_bundle_file as _slim_best
 
     full = trained_run / "checkpoints" / "epoch-0001.pt"  # mid-run: with momentum buffers
     assert read_bundle_payload(full)["training_state"]["optimizer"]["state"]
@@ -337,3 +334,88 @@ def test_slim_best_drops_only_the_optimizer_state(trained_run, tmp_path):
     b = ModelBundle.load(full).model.state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert copy.stat().st_size < 0.7 * full.stat().st_size
+
+
+# ----------------------------------------------------------------- issue 11: one job each
+def test_evaluation_goes_through_the_one_scoring_pass(datasets, tmp_path, monkeypatch):
+    import woodcock_widgets.ml.epoch as epoch
+    from woodcock_widgets.ml import predict
+
+    calls = []
+
+    def spy(bundle, make_batch, device="cpu", precision="auto"):
+        calls.append((str(device), precision))
+        return predict.score_batches(bundle, make_batch, device, precision)
+
+    monkeypatch.setattr(epoch, "score_batches", spy)
+    trainer = _trainer(datasets, tmp_path / "run", epochs=2, precision="fp32", device="cpu")
+    trainer.fit()
+    assert calls == [("cpu", "fp32"), ("cpu", "fp32")]  # once per epoch, the trainer's policy
+    scores, labels, loss = trainer.evaluate(datasets[1])
+    bundle = ModelBundle.load(tmp_path / "run" / "last.pt")
+    again = predict.score_batches(
+        bundle,
+        lambda cl: [datasets[1].batch(np.arange(len(datasets[1])), channels_last=cl)[0]],
+        "cpu",
+        "fp32",
+    )
+    assert np.allclose(scores, again, atol=1e-5)
+    assert loss == pytest.approx(
+        float(
+            torch.nn.functional.cross_entropy(
+                torch.log(torch.from_numpy(scores)), torch.from_numpy(labels)
+            )
+        ),
+        rel=1e-6,
+    )
+
+
+def test_prediction_takes_its_precision_from_the_runtime_module():
+    import ast
+    import inspect
+
+    from woodcock_widgets.ml import predict
+
+    tree = ast.parse(inspect.getsource(predict))
+    sources = {
+        node.module
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and any(a.name == "pick_precision" for a in node.names)
+    }
+    assert sources == {"runtime"}
+
+
+def test_resume_keeps_every_recorded_setting_and_records_changes(datasets, tmp_path):
+    trainer = _trainer(datasets, tmp_path / "run", epochs=1)
+    trainer.extra_config = {"labels": "somewhere.csv", "class_column": "woodcock_song"}
+    trainer.fit()
+    resumed = Trainer.resume(tmp_path / "run", *datasets, epochs=2, learning_rate=5e-4)
+    # no list of keys to keep in step: every key the trainer does not write itself is extra
+    assert resumed.extra_config["labels"] == "somewhere.csv"
+    assert resumed.extra_config["class_column"] == "woodcock_song"
+    assert not set(resumed.extra_config) & set(resumed.engine_config())
+    resumed.fit()
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["labels"] == "somewhere.csv"
+    assert config["training"]["learning_rate"] == 5e-4
+    assert config["setting_changes"] == [
+        {"after_epoch": 1, "changed": {"epochs": [1, 2], "learning_rate": [1e-3, 5e-4]}}
+    ]
+    again = Trainer.resume(tmp_path / "run", *datasets)  # nothing changed: nothing added
+    assert len(again.extra_config["setting_changes"]) == 1
+
+
+def test_the_command_line_and_scripts_share_one_background_runner():
+    import woodcock_widgets.cli.train as cli_train
+    import woodcock_widgets.widgets.training_control as widget
+    from woodcock_widgets.ml.jobs import TrainingJob
+
+    assert widget.TrainingJob is TrainingJob
+    assert not hasattr(widget, "_BackgroundRun")
+    assert "TrainingJob(trainer)" in inspect_source(cli_train.run)
+
+
+def inspect_source(func) -> str:
+    import inspect
+
+    return inspect.getsource(func)

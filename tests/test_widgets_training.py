@@ -53,18 +53,23 @@ def wait_for(predicate, timeout=120.0):
 
 def test_controls_and_idle_state(tmp_path, song_table):
     c = TrainingControl(tmp_path / "run", song_table, epochs=7, learning_rate=0.01, batch_size=4)
-    assert (c.epochs.value, c.learning_rate.value, c.batch_size.value) == (7, 0.01, 4)
-    assert c.pretrained.value is True  # the tutorial's default
+    assert (c.epochs, c.learning_rate, c.batch_size) == (7, 0.01, 4)
+    assert (c.epochs_input.value, c.learning_rate_input.value, c.batch_size_input.value) == (
+        7,
+        0.01,
+        4,
+    )
+    assert c.pretrained is True and c.pretrained_input.value is True  # the tutorial's default
     assert c.status == "idle" and len(c.history) == 0
     assert c.stop_button.disabled and not c.start_button.disabled
     assert "run folder" in c.status_html.value
     cfg = c.config()
     assert (cfg.epochs, cfg.learning_rate, cfg.batch_size) == (7, 0.01, 4)
-    titles = [fig.title for fig in c.children[5].children]
+    titles = [fig.title for fig in c.figures.values()]
     assert titles == ["loss", "accuracy", "F1"]
     with pytest.raises(TrainingError, match="not been started"):
         c.wait()
-    c.learning_rate.value = 0.0
+    c.learning_rate = 0.0
     c.start_button.click()
     assert "learning_rate must be a positive number" in c.errors.messages[-1]
     assert c.status == "idle" and not (tmp_path / "run").exists()
@@ -131,7 +136,7 @@ def test_start_stop_resume_and_the_run_folder(tmp_path, few_clips, tiny_preproce
     assert time.perf_counter() - t0 < 1.0  # the kernel is free at once
     assert c.status in ("preparing", "running") and c.running
     assert c.start_button.disabled and c.resume_button.disabled and not c.stop_button.disabled
-    assert c.epochs.disabled
+    assert c.epochs_input.disabled
     wait_for(lambda: len(c.history) >= 1)
     c.stop_button.click()
     assert c.status in ("stopping", "stopped")
@@ -149,6 +154,7 @@ def test_start_stop_resume_and_the_run_folder(tmp_path, few_clips, tiny_preproce
     assert c.epoch_progress.value == c.epoch_progress.max == 2  # 10 clips: batches of 8 and 2
     assert f"stopped: {done} of 3 epochs" in c.status_html.value
     assert c.start_button.disabled and not c.resume_button.disabled  # Resume continues it
+    assert c.resume_button.description == "Resume"  # a stopped run resumes
     assert c.stop_button.disabled
 
     c.start_button.click()  # the folder holds a run: Start refuses, Resume continues
@@ -224,3 +230,112 @@ def test_interrupting_wait_stops_training_cleanly(tmp_path, few_clips, tiny_prep
     assert c.status == "stopped" and 1 <= len(history) < 5
     assert pd.read_csv(run / "history.csv")["epoch"].tolist() == list(range(1, len(history) + 1))
     assert read_bundle_payload(run / "last.pt")["training_state"]["epoch"] == len(history)
+
+
+# ------------------------------------------------ issue 16 item 3: no dead or silent controls
+def test_value_state_is_in_traits_linked_to_controls_named_by_role(tmp_path, song_table):
+    c = TrainingControl.for_table(tmp_path / "run", song_table, epochs=4)
+    seen = []
+    c.observe(lambda change: seen.append(change["new"]), names="epochs")
+    c.epochs_input.value = 6  # the front end edits the control: the trait follows
+    assert c.epochs == 6 and seen == [6]
+    c.learning_rate = 0.05  # code sets the trait: the control follows
+    assert c.learning_rate_input.value == 0.05
+    assert c.config().learning_rate == 0.05
+    assert c.status == "idle" and "run folder" in c.message
+    for role in ("epochs_input", "start_button", "stop_button", "resume_button"):
+        assert getattr(c, role) in [w for box in c.children[:3] for w in box.children], role
+    assert c.status_html in c.children and c.hint_html in c.children
+
+
+def test_resume_is_disabled_in_a_fresh_folder_and_the_reason_is_shown(tmp_path, song_table):
+    c = TrainingControl(tmp_path / "run", song_table)
+    assert not c.start_button.disabled
+    assert c.resume_button.disabled and c.new_run_button.disabled
+    assert "Continue needs a finished epoch" in c.hint
+    assert "Continue needs a finished epoch" in c.hint_html.value
+    assert c.resume_button.tooltip == c.hint.split(" · ")[0]
+    no_table = TrainingControl.from_run(tmp_path / "other")
+    assert no_table.start_button.disabled and no_table.resume_button.disabled
+    assert "needs a label table" in no_table.hint
+
+
+def test_epoch_axes_show_whole_epochs_before_training(tmp_path, song_table):
+    c = TrainingControl(tmp_path / "run", song_table, epochs=5)
+    for figure in c.figures.values():
+        axis = figure.axes[0]
+        ticks = np.asarray(axis.tick_values, dtype=float)
+        assert (axis.scale.min, axis.scale.max) == (1.0, 5.0)
+        assert ticks.tolist() == [1.0, 2.0, 3.0, 4.0, 5.0] and axis.tick_format == "d"
+    c.epochs = 40  # a long run: about ten whole-epoch ticks, none repeated
+    ticks = np.asarray(c.figures["loss"].axes[0].tick_values, dtype=float)
+    assert len(ticks) <= 10 and (ticks == np.round(ticks)).all() and len(set(ticks)) == len(ticks)
+    assert c.figures["loss"].axes[0].scale.max == 40.0
+
+
+def test_the_legend_is_a_line_above_the_charts_not_over_a_curve(tmp_path, song_table):
+    c = TrainingControl(tmp_path / "run", song_table)
+    for lines in c.curves.values():
+        assert not any(line.display_legend for line in lines.values())
+    legend = c.plots.legend_html.value
+    assert "train" in legend and "valid" in legend
+    assert c.plots.children[0] is c.plots.legend_html  # above the figures
+
+
+@pytest.mark.slow
+def test_finished_run_offers_continue_with_new_settings_and_a_new_run(
+    tmp_path, few_clips, tiny_preprocessing
+):
+    import json
+
+    run = tmp_path / "training"
+    c = TrainingControl.for_table(
+        run,
+        few_clips,
+        preprocessing=tiny_preprocessing,
+        epochs=1,
+        batch_size=8,
+        learning_rate=0.01,
+        pretrained=False,
+        log_every=1,
+        update_interval=0.0,
+    )
+    c.start_or_resume()
+    assert c.message.endswith("training up to 1 epochs")
+    c.wait(timeout=180)
+    assert c.status == "finished" and c.epochs_done == 1
+    # finished: Start is off with its reason; Continue (to more epochs) and New run are on
+    assert c.start_button.disabled and "Start is for a new folder" in c.hint
+    assert c.epochs == 2 and not c.resume_button.disabled
+    assert c.resume_button.description == "Continue to 2"
+    assert not c.new_run_button.disabled and "training-2" in c.hint
+
+    c.learning_rate = 0.002  # a changed setting is used, and recorded
+    c.resume_button.click()
+    assert c.message.endswith("from epoch 1: training up to 2 epochs")
+    c.wait(timeout=180)
+    assert c.status == "finished" and len(c.history) == 2
+    config = json.loads((run / "config.json").read_text())
+    assert config["training"]["learning_rate"] == 0.002
+    assert config["optimizer"]["defaults"]["lr"] == 0.002
+    assert config["setting_changes"] == [
+        {"after_epoch": 1, "changed": {"epochs": [1, 2], "learning_rate": [0.01, 0.002]}}
+    ]
+    state = read_bundle_payload(run / "last.pt")["training_state"]
+    assert [g["lr"] for g in state["optimizer"]["param_groups"]] == [0.002]
+
+    # as many epochs as the run has: Continue is off and says why; asked anyway, it says so
+    c.epochs = 2
+    assert c.resume_button.disabled and "set epochs above 2" in c.hint
+    c.resume()
+    assert "already has 2 epochs" in c.message and "nothing to train" in c.message
+    assert len(c.wait(timeout=180)) == 2 and c.status == "finished"
+
+    c.epochs = 1
+    c.new_run_button.click()
+    assert c.run_dir == tmp_path / "training-2"
+    c.wait(timeout=180)
+    assert c.status == "finished" and len(c.history) == 1
+    assert pd.read_csv(tmp_path / "training-2" / "history.csv")["epoch"].tolist() == [1]
+    assert pd.read_csv(run / "history.csv")["epoch"].tolist() == [1, 2]  # left as it was
+    assert c.errors.messages == []

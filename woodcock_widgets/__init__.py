@@ -1,8 +1,9 @@
 """woodcock_widgets: from labeled audio clips to a trained, evaluated, saved classifier.
 
-The tutorial's names are importable from here::
+The original tutorial's names are importable from here::
 
-    from woodcock_widgets import Audio, Spectrogram, SingleTargetAudioDataset, train
+    from woodcock_widgets import Audio, Spectrogram, SingleTargetAudioDataset
+    from woodcock_widgets import run_command, binary_train_valid_split, train
 
 Submodules are imported on first use, so ``import woodcock_widgets`` stays fast.
 """
@@ -26,10 +27,14 @@ _EXPORTS = {
     "AudioClipDataset": "ml.datasets",
     "SingleTargetAudioDataset": "ml.datasets",
     "build_model": "ml.models",
-    "Trainer": "ml.training",
-    "TrainingConfig": "ml.training",
-    "Callback": "ml.training",
+    "Trainer": "ml.trainer",
+    "TrainingConfig": "ml.training_config",
+    "Callback": "ml.trainer",
+    "TrainingJob": "ml.jobs",
     "train": "ml.training",
+    "RunFolder": "workflow.run_folder",
+    "run_command": "tutorial.classic",
+    "binary_train_valid_split": "tutorial.classic",
     "ModelBundle": "ml.bundle",
     "predict": "ml.predict",
     "make_woodcock_dataset": "data",

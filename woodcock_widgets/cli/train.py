@@ -11,7 +11,8 @@ from ._progress import TqdmProgress
 
 def run(args: argparse.Namespace) -> int:
     from ..audio.preprocessing import Preprocessing
-    from ..ml.training import TrainingConfig
+    from ..ml.jobs import TrainingJob
+    from ..ml.training_config import TrainingConfig
     from ..workflow.pipeline import new_trainer, parse_mapping, prepare_labels, resume_trainer
 
     progress = [TqdmProgress()]
@@ -53,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
 
     # Ctrl-C stops at the next batch and keeps the run folder consistent
     signal.signal(signal.SIGINT, lambda *_: trainer.stop())
-    history = trainer.fit()
+    history = TrainingJob(trainer).wait()  # the runner the widgets and scripts use too
     last = history.last
     print(
         f"{trainer.status}: {len(history)} epoch(s) in {args.run_dir}"

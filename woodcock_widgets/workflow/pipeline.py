@@ -6,21 +6,21 @@ from any of them with the same settings and seed gives the same result.
 
 from __future__ import annotations
 
+import functools
 import os
-from collections.abc import Mapping, Sequence
-from pathlib import Path
+from collections.abc import Callable, Mapping, Sequence
 
 import pandas as pd
 import torch
 
 from ..audio.preprocessing import Preprocessing
-from ..errors import TrainingError
-from ..io_utils import atomic_write_csv
 from ..ml.datasets import AudioClipDataset
 from ..ml.models import build_model
-from ..ml.training import Callback, Trainer, TrainingConfig
+from ..ml.trainer import Callback, Trainer
+from ..ml.training_config import TrainingConfig
 from ..tables.labeled import CODE_COLUMN, LabeledTable, parse_mapping, prepare_labels
 from ..tables.splits import SplitResult, split_train_valid
+from .run_folder import RunFolder
 
 __all__ = [
     "LabeledTable",
@@ -28,6 +28,7 @@ __all__ = [
     "make_datasets",
     "new_trainer",
     "resume_trainer",
+    "trainer_factory",
     "parse_mapping",
     "CODE_COLUMN",
 ]
@@ -76,26 +77,19 @@ def new_trainer(
 ) -> Trainer:
     """Split, build datasets and the model, and return a :class:`Trainer` for a new run.
 
-    The split is written to ``run_dir/train.csv`` and ``run_dir/valid.csv`` so the run
+    The split is written into the run folder (:meth:`RunFolder.write_split`) so the run
     can be resumed and rerun with exactly the same clips.
     """
     config = config or TrainingConfig()
     config.validate()
-    run_dir = Path(run_dir)
-    if (run_dir / "last.pt").exists():
-        raise TrainingError(
-            f"run folder {run_dir} already holds a run; resume it or choose a new folder"
-        )
+    folder = RunFolder(run_dir)
+    folder.check_new(hint="resume it")
     if split is None:
         split = split_train_valid(
             table.df, CODE_COLUMN, train_fraction, seed=config.seed, group_column=group_column
         )
     train_df, valid_df = split
-    try:
-        atomic_write_csv(run_dir / "train.csv", train_df)
-        atomic_write_csv(run_dir / "valid.csv", valid_df)
-    except OSError as exc:
-        raise TrainingError(f"cannot write to run folder {run_dir}: {exc.strerror or exc}") from exc
+    folder.write_split(train_df, valid_df)
     train_ds, valid_ds = make_datasets(
         (train_df, valid_df), table.label_dict, preprocessing, augment, config.seed
     )
@@ -120,7 +114,7 @@ def new_trainer(
         model,
         train_ds,
         valid_ds,
-        run_dir,
+        folder.path,
         config,
         label_dict=table.label_dict,
         arch=arch,
@@ -135,21 +129,30 @@ def resume_trainer(
     callbacks: Sequence[Callback] = (),
     **overrides,
 ) -> Trainer:
-    """A :class:`Trainer` that continues the run in ``run_dir`` on its recorded split."""
-    import json
+    """A :class:`Trainer` that continues the run in ``run_dir`` on its recorded split.
 
-    run_dir = Path(run_dir)
-    try:
-        cfg = json.loads((run_dir / "config.json").read_text())
-        train_df = pd.read_csv(run_dir / "train.csv")
-        valid_df = pd.read_csv(run_dir / "valid.csv")
-    except (OSError, ValueError) as exc:
-        raise TrainingError(f"cannot resume {run_dir}: {exc}") from exc
-    label_dict = {int(k): v for k, v in cfg["label_dict"].items()}
-    pre = Preprocessing.from_dict(cfg["preprocessing"])
+    ``overrides`` are :class:`TrainingConfig` fields to change (e.g. ``learning_rate``);
+    ``config.json`` records the new values and the change.
+    """
+    folder = RunFolder(run_dir)
+    recorded = folder.read_config_for_resume()
+    train_df, valid_df = folder.read_split()
     train_ds, valid_ds = make_datasets(
-        (train_df, valid_df), label_dict, pre, bool(cfg.get("augment")), cfg["training"]["seed"]
+        (train_df, valid_df),
+        folder.read_label_dict(),
+        Preprocessing.from_dict(recorded["preprocessing"]),
+        bool(recorded.get("augment")),
+        recorded["training"]["seed"],
     )
     return Trainer.resume(
-        run_dir, train_ds, valid_ds, epochs=epochs, callbacks=callbacks, **overrides
+        folder.path, train_ds, valid_ds, epochs=epochs, callbacks=callbacks, **overrides
     )
+
+
+def trainer_factory(table: LabeledTable, **options) -> Callable[..., Trainer]:
+    """A function that starts a new run of ``table`` in a given folder (for widgets).
+
+    ``factory(run_dir, config, callbacks=..., pretrained=...)`` calls :func:`new_trainer`
+    with ``options`` (``split``, ``preprocessing``, ``augment``, ...).
+    """
+    return functools.partial(new_trainer, table, **options)
