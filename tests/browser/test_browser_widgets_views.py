@@ -251,11 +251,6 @@ def test_inspector_contrast_readouts_and_clip_counter(lab_page, lab_server, clip
     shutdown_kernels(page)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the runner must trust the notebooks it executes (JupyterLab shows only the text "
-    "of untrusted widget outputs): nbformat.sign.NotebookNotary().sign(...) in runner._execute",
-)
 def test_an_executed_notebook_reopens_with_its_widgets(lab_page, lab_server, clips, tmp_path):
     """Run a notebook as the tutorial runner does; reopen it, run nothing: widgets show.
 

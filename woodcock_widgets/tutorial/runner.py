@@ -115,6 +115,20 @@ def _execute(nb_in: Path, nb_out: Path, parameters: dict, cwd: Path, echo) -> No
             f"`{sys.executable} -m ipykernel install --sys-prefix --name {KERNEL_NAME}` "
             "(make venv does this)"
         ) from exc
+    _trust(nb_out)
+
+
+def _trust(nb_path: Path) -> None:
+    """Mark an executed notebook as trusted by this user, so its saved widgets show.
+
+    papermill saves the widgets' state in the notebook, but JupyterLab draws widget outputs
+    only for trusted notebooks; one this user's own run produced is trusted like one they
+    ran by hand.
+    """
+    import nbformat
+    from nbformat.sign import NotebookNotary
+
+    NotebookNotary().sign(nbformat.read(str(nb_path), as_version=4))
 
 
 # --------------------------------------------------------------------------------- runner
