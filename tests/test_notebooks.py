@@ -10,7 +10,6 @@ import ast
 import json
 import os
 import re
-import subprocess
 import sys
 import types
 from pathlib import Path
@@ -39,7 +38,7 @@ PY_TYPES = {"str": str, "int": int, "float": float, "bool": bool, "dict": dict, 
 
 # What each notebook lets a user change (a removed or renamed parameter breaks runs and docs).
 EXPECTED_PARAMETERS = {
-    "01_get_data": {"run_dir", "download", "n_song", "n_call", "n_absent", "seed"},
+    "01_get_data": {"run_dir", "download", "n_song", "n_call", "n_absent", "seed", "difficulty"},
     "02_inspect_and_relabel": {"run_dir", "label_column", "mapping", "new_column", "species"},
     "03_split": {"run_dir", "train_fraction", "seed", "group_column"},
     "04_train": {
@@ -52,6 +51,7 @@ EXPECTED_PARAMETERS = {
         "augment",
         "seed",
         "log_every",
+        "method",
     },
     "05_evaluate": {"run_dir", "threshold", "recording", "overlap"},
 }
@@ -103,6 +103,34 @@ def test_parameters_are_typed_explained_and_parse(name):
         assert type(default) is PY_TYPES[kind], f"{name}: default of {p['name']} is not {kind}"
 
 
+#: Non-blank, non-comment code lines of the five notebooks before they became a story (269).
+CODE_LINES_BEFORE = 269
+
+
+def _code_lines(nb) -> int:
+    lines = [ln.strip() for c in _code_cells(nb) for ln in c.source.splitlines()]
+    return sum(1 for ln in lines if ln and not ln.startswith("#"))
+
+
+def test_notebooks_hold_well_under_half_their_former_code():
+    total = sum(_code_lines(_read(name)) for name in STAGE_NAMES)
+    assert total <= 0.45 * CODE_LINES_BEFORE, f"{total} code lines"
+
+
+@pytest.mark.parametrize("name", STAGE_NAMES)
+def test_no_placeholder_and_no_run_folder_plumbing(name):
+    source = "\n".join(c.source for c in _code_cells(_read(name)))
+    for plumbing in (
+        "PLACEHOLDER",
+        "OWNER",
+        "json.loads",
+        "atomic_write",
+        "pd.concat",
+        "subprocess",
+    ):
+        assert plumbing not in source, f"{name} still has {plumbing}"
+
+
 def test_run_dir_defaults_agree_so_interactive_notebooks_chain():
     declared = declared_parameters(NOTEBOOKS)
     assert {d["run_dir"]["default"] for d in declared.values()} == {'"runs/tutorial"'}
@@ -132,12 +160,21 @@ def test_default_preset_trains_from_random_weights():
     assert declared["01_get_data"]["download"]["default"] == "False"
 
 
+def _python(source: str) -> str:
+    """A cell's source as IPython runs it (``%pip`` becomes a ``run_line_magic`` call)."""
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    return TransformerManager().transform_cell(source)
+
+
 @pytest.mark.parametrize("name", STAGE_NAMES)
 def test_notebook_code_parses_and_ends_by_saying_what_it_wrote(name):
     cells = _code_cells(_read(name))
     for cell in cells:
-        ast.parse(cell.source)
-    assert 'print(f"wrote' in cells[-1].source or "print(f'wrote" in cells[-1].source
+        ast.parse(_python(cell.source))
+    # the last step either prints what it wrote or is one of the tutorial's steps, which do
+    last = cells[-1].source
+    assert 'print(f"wrote' in last or re.search(r"steps\.(get_clips|save_\w+|train\w*)\(", last)
 
 
 def _setup_cell(name: str = "01_get_data") -> str:
@@ -156,30 +193,37 @@ def test_every_notebook_has_the_same_setup_cell(name):
     assert _setup_cell(name) == _setup_cell()
 
 
+def _run_setup(monkeypatch, installed: bool, colab: bool) -> mock.Mock:
+    """Run the setup cell with a stand-in IPython; returns its ``run_line_magic``."""
+    shell = types.SimpleNamespace(run_line_magic=mock.Mock())
+    if not installed:
+        monkeypatch.setitem(sys.modules, "woodcock_widgets", None)  # "not installed"
+        # the stand-in pip "installs" it: the import after it finds the real package
+        shell.run_line_magic.side_effect = lambda *a: sys.modules.pop("woodcock_widgets")
+    if colab:
+        output = types.SimpleNamespace(enable_custom_widget_manager=mock.Mock())
+        module = types.ModuleType("google.colab")
+        module.output = output
+        monkeypatch.setitem(sys.modules, "google", types.ModuleType("google"))
+        monkeypatch.setitem(sys.modules, "google.colab", module)
+        shell.output = output
+    else:
+        monkeypatch.delitem(sys.modules, "google.colab", raising=False)
+    namespace = {"get_ipython": lambda: shell}
+    exec(compile(_python(_setup_cell()), "setup", "exec"), namespace)
+    assert "steps" in namespace  # the notebook's API is ready
+    return shell
+
+
 def test_colab_setup_does_nothing_on_jupyterlab(monkeypatch):
-    run = mock.Mock(side_effect=AssertionError("must not install anything"))
-    monkeypatch.setattr(subprocess, "run", run)
-    monkeypatch.delitem(sys.modules, "google.colab", raising=False)
-    exec(compile(_setup_cell(), "setup", "exec"), {})
-    run.assert_not_called()
+    shell = _run_setup(monkeypatch, installed=True, colab=False)
+    shell.run_line_magic.assert_not_called()
 
 
-def test_colab_setup_installs_the_kit_and_enables_widgets_on_colab(monkeypatch):
-    run = mock.Mock()
-    monkeypatch.setattr(subprocess, "run", run)
-    output = types.SimpleNamespace(enable_custom_widget_manager=mock.Mock())
-    colab = types.ModuleType("google.colab")
-    colab.output = output
-    monkeypatch.setitem(sys.modules, "google", types.ModuleType("google"))
-    monkeypatch.setitem(sys.modules, "google.colab", colab)
-    monkeypatch.setitem(sys.modules, "woodcock_widgets", None)  # "not installed"
-    namespace: dict = {}
-    exec(compile(_setup_cell(), "setup", "exec"), namespace)
-    output.enable_custom_widget_manager.assert_called_once_with()
-    (cmd,), kwargs = run.call_args
-    assert cmd[:4] == [sys.executable, "-m", "pip", "install"]
-    assert cmd[-1] == f"git+{namespace['KIT_REPO_URL']}"
-    assert kwargs == {"check": True}
+def test_colab_setup_installs_the_kit_by_its_name_and_enables_widgets(monkeypatch):
+    shell = _run_setup(monkeypatch, installed=False, colab=True)
+    shell.run_line_magic.assert_called_once_with("pip", "install --quiet woodcock-widgets")
+    shell.output.enable_custom_widget_manager.assert_called_once_with()
 
 
 def test_binder_environment_is_cpu_torch_lab4_widgets8_and_installs_the_kit():

@@ -27,7 +27,7 @@ from ..errors import TutorialError
 from ..io_utils import atomic_write_json
 from ..workflow.run_folder import RunFolder
 
-__all__ = ["Stage", "STAGES", "RECORD_FILENAME", "TutorialRun"]
+__all__ = ["Stage", "STAGES", "RECORD_FILENAME", "CLASSROOM", "TutorialRun"]
 
 #: The run's record, in the run folder.
 RECORD_FILENAME = "tutorial.json"
@@ -35,6 +35,8 @@ _RECORD_FORMAT = 1
 _LOCK_FILENAME = ".tutorial.lock"
 #: The training run's folder inside the tutorial run.
 TRAINING = "training"
+#: The default chain (the classroom tutorial); its run records name no chain.
+CLASSROOM = "classroom"
 
 
 @dataclass(frozen=True)
@@ -110,6 +112,10 @@ class TutorialRun:
         The training run (04).
     """
 
+    #: The notebook chain whose runs this class keeps, and its stages in order.
+    chain: str = CLASSROOM
+    stages: tuple[Stage, ...] = STAGES
+
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = Path(path)
         self.labels = RunFolder(self.path)
@@ -124,6 +130,47 @@ class TutorialRun:
     def notebooks_dir(self) -> Path:
         """Where the executed notebooks go."""
         return self.path / "notebooks"
+
+    # ------------------------------------------------------- the stages' own files
+    @property
+    def clips_csv(self) -> Path:
+        """01: the clips and their original labels."""
+        return self.path / "clips.csv"
+
+    @property
+    def labels_csv(self) -> Path:
+        """02: the remapped label table."""
+        return self.path / "labels.csv"
+
+    @property
+    def balance_csv(self) -> Path:
+        """03: class shares in all, train and valid."""
+        return self.path / "balance.csv"
+
+    @property
+    def corrections_csv(self) -> Path:
+        """05: labels corrected while listening (applied by the next training)."""
+        return self.path / "corrections.csv"
+
+    @property
+    def valid_predictions_csv(self) -> Path:
+        """05: scores of the validation clips."""
+        return self.path / "valid_predictions.csv"
+
+    @property
+    def predictions_csv(self) -> Path:
+        """05: window scores of the long recording."""
+        return self.path / "predictions.csv"
+
+    @property
+    def long_recording(self) -> Path:
+        """05: validation clips joined into one recording, when none is given."""
+        return self.path / "long_recording.wav"
+
+    @property
+    def raven_dir(self) -> Path:
+        """05: Raven selection tables of detections."""
+        return self.path / "raven"
 
     def executed_notebook(self, stage: Stage) -> Path:
         """The executed copy of ``stage``'s notebook."""
@@ -193,7 +240,13 @@ class TutorialRun:
                     f"({RECORD_FILENAME} is missing); choose a new or empty folder"
                 )
             return {"format": _RECORD_FORMAT, "request": request, "stages": {}}
-        names = [s.name for s in STAGES]
+        other = record.get("request", {}).get("chain", CLASSROOM)
+        if other != self.chain:
+            raise TutorialError(
+                f"run folder {self.path} holds a run of the {other!r} chain, not of "
+                f"{self.chain!r}; choose another run folder"
+            )
+        names = [s.name for s in self.stages]
         done = [n for n in names if record.get("stages", {}).get(n, {}).get("status") == "done"]
         summary = f"stages done: {', '.join(done) if done else 'none'}"
         if not resume:

@@ -278,6 +278,10 @@ def _split(rows: _Rows, split, train_fraction: float, seed: int, group_column):
         train, valid = split
         train, valid = train.copy(), valid.copy()
         for part in (train, valid):
+            # the split's own codes, where it has them (the class column may hold the values
+            # before the label dictionary named them, e.g. "present" for "...-present")
+            if rows.kind == "clips" and CODE_COLUMN in part.columns:
+                continue
             if rows.kind == "clips" and rows.class_column in part.columns:
                 names = part[rows.class_column].astype(str)
                 unknown = sorted(set(names) - set(rows.classes))
