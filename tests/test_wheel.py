@@ -39,6 +39,8 @@ def test_the_wheel_ships_the_notebooks_and_every_layer(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
     for stage in ("01_get_data", "02_inspect_and_relabel", "03_split", "04_train", "05_evaluate"):
         assert f"woodcock_widgets/tutorial/notebooks/{stage}.ipynb" in names
+    own = [n for n in names if n.startswith("woodcock_widgets/tutorial/notebooks/own_recordings/")]
+    assert len([n for n in own if n.endswith(".ipynb")]) >= 4
     for layer in ("audio", "tables", "ml", "workflow", "data", "tutorial", "widgets", "cli"):
         assert f"woodcock_widgets/{layer}/__init__.py" in names
     assert not any(n.startswith("tests/") for n in names)
