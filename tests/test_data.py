@@ -1,4 +1,4 @@
-"""Tests for the synthetic module: the generated dataset, the download, safe extraction."""
+"""Tests for the data layer: the generated dataset (easy and field), the download, extraction."""
 
 from __future__ import annotations
 
@@ -19,14 +19,17 @@ import pytest
 import soundfile as sf
 from scipy.signal import spectrogram
 
-from woodcock_widgets.data.synthetic import (
+from woodcock_widgets.data import (
+    DATASET_SIZES,
     LABELS_FILENAME,
-    PRESETS,
     download_woodcock,
-    make_preset_dataset,
+    fetch,
+    make_sized_dataset,
     make_woodcock_dataset,
+    offline,
     safe_extract,
 )
+from woodcock_widgets.data.synthetic import ANSWER_KEY_FILENAME, WRONG_LABEL_SHARE
 from woodcock_widgets.errors import ArchiveError, DownloadError, WoodcockError
 
 SR = 22050
@@ -38,8 +41,9 @@ SR = 22050
 
 @pytest.fixture(scope="module")
 def default_set(tmp_path_factory):
+    """The original tutorial's 29 clips, ``easy``: clean and well separated."""
     out = tmp_path_factory.mktemp("default")
-    csv_path = make_woodcock_dataset(out)
+    csv_path = make_woodcock_dataset(out, difficulty="easy")
     return csv_path, pd.read_csv(csv_path)
 
 
@@ -116,29 +120,42 @@ def test_call_clips_peak_near_1khz(default_set):
         assert 700 <= _excess_peak_hz(x, SR) <= 1400, name
 
 
-def test_same_seed_same_bytes_different_seed_different(tmp_path):
-    a = make_preset_dataset(tmp_path / "a", "smoke", seed=3)
-    b = make_preset_dataset(tmp_path / "b", "smoke", seed=3)
-    c = make_preset_dataset(tmp_path / "c", "smoke", seed=4)
+@pytest.mark.parametrize("difficulty", ["easy", "field"])
+def test_same_seed_same_bytes_different_seed_different(tmp_path, difficulty):
+    a = make_sized_dataset(tmp_path / "a", "smoke", seed=3, difficulty=difficulty)
+    b = make_sized_dataset(tmp_path / "b", "smoke", seed=3, difficulty=difficulty)
+    c = make_sized_dataset(tmp_path / "c", "smoke", seed=4, difficulty=difficulty)
     assert a.read_bytes() == b.read_bytes()
     names = pd.read_csv(a).filename
-    assert len(names) == sum(PRESETS["smoke"].values())
+    assert len(names) == sum(DATASET_SIZES["smoke"].values())
     for name in names:
         assert (a.parent / name).read_bytes() == (b.parent / name).read_bytes()
+    assert sorted(p.name for p in a.parent.iterdir()) == sorted(p.name for p in b.parent.iterdir())
     c_bytes = {p.read_bytes() for p in c.parent.glob("*.wav")}
     assert not c_bytes & {p.read_bytes() for p in a.parent.glob("*.wav")}
 
 
-def test_more_clips_leave_the_first_ones_unchanged(tmp_path):
-    small = make_woodcock_dataset(tmp_path / "s", n_song=2, n_call=1, n_absent=1, seed=1)
-    big = make_woodcock_dataset(tmp_path / "b", n_song=4, n_call=1, n_absent=3, seed=1)
+@pytest.mark.parametrize("difficulty", ["easy", "field"])
+def test_more_clips_leave_the_first_ones_unchanged(tmp_path, difficulty):
+    kw = dict(seed=1, difficulty=difficulty)
+    small = make_woodcock_dataset(tmp_path / "s", n_song=2, n_call=1, n_absent=1, **kw)
+    big = make_woodcock_dataset(tmp_path / "b", n_song=4, n_call=1, n_absent=3, **kw)
     big_names = set(pd.read_csv(big).filename)
     for name in pd.read_csv(small).filename:
         assert name in big_names
         assert (small.parent / name).read_bytes() == (big.parent / name).read_bytes()
 
 
-def test_other_rate_and_length_and_progress(tmp_path):
+def test_the_dataset_sizes_and_the_runner_presets_agree():
+    from woodcock_widgets.tutorial.runner import PRESETS
+
+    smoke = {k: PRESETS["smoke"][k] for k in ("n_song", "n_call", "n_absent")}
+    assert smoke == DATASET_SIZES["smoke"]
+    assert make_woodcock_dataset.__kwdefaults__["difficulty"] == "field"
+
+
+@pytest.mark.parametrize("difficulty", ["easy", "field"])
+def test_other_rate_and_length_and_progress(tmp_path, difficulty):
     calls = []
     csv_path = make_woodcock_dataset(
         tmp_path,
@@ -147,6 +164,7 @@ def test_other_rate_and_length_and_progress(tmp_path):
         n_absent=1,
         sample_rate=16000,
         clip_seconds=1.0,
+        difficulty=difficulty,
         progress=lambda done, total: calls.append((done, total)),
     )
     assert calls == [(1, 3), (2, 3), (3, 3)]
@@ -169,6 +187,7 @@ def test_other_rate_and_length_and_progress(tmp_path):
         (dict(sample_rate=4000), "sample_rate"),
         (dict(clip_seconds=0), "clip_seconds"),
         (dict(clip_seconds=0.2), "clip_seconds"),
+        (dict(difficulty="hard"), "easy, field"),
     ],
 )
 def test_bad_arguments(tmp_path, kwargs, match):
@@ -177,9 +196,97 @@ def test_bad_arguments(tmp_path, kwargs, match):
     assert not (tmp_path / "x" / LABELS_FILENAME).exists()
 
 
-def test_unknown_preset(tmp_path):
+def test_unknown_size(tmp_path):
     with pytest.raises(ValueError, match="smoke"):
-        make_preset_dataset(tmp_path, "huge")
+        make_sized_dataset(tmp_path, "huge")
+
+
+# ---------------------------------------------------------------------------------------------
+# the field recipe
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def field_set(tmp_path_factory):
+    """200 ``field`` clips (100 song, 20 call, 80 absent): the table, the answer key, the folder."""
+    out = tmp_path_factory.mktemp("field")
+    csv_path = make_woodcock_dataset(out, n_song=100, n_call=20, n_absent=80, seed=2)
+    key = pd.read_csv(out / ANSWER_KEY_FILENAME)
+    return pd.read_csv(csv_path), key, out
+
+
+def test_field_is_the_default_and_keeps_the_schema_and_counts(field_set):
+    df, key, out = field_set
+    assert list(df.columns) == ["filename", "woodcock", "sound_type"]
+    assert df.sound_type.value_counts().to_dict() == {"song": 100, "na": 80, "call": 20}
+    assert df.filename.is_unique and set(df.filename) == set(key.filename)
+    assert (df.filename.values == key.filename.values).all()
+    assert (df.sound_type.values == key.label.values).all()
+    # file names give nothing away
+    assert all(name.startswith("clip_") and name.endswith(".wav") for name in df.filename)
+    on_disk = {p.name for p in out.iterdir()} - {LABELS_FILENAME, ANSWER_KEY_FILENAME}
+    assert on_disk == set(df.filename)
+
+
+def test_field_has_the_documented_share_of_wrong_labels(field_set):
+    df, key, _ = field_set
+    wrong = key[key.label_is_wrong]
+    pairs = round(WRONG_LABEL_SHARE * len(df) / 2)
+    assert len(wrong) == 2 * pairs == 6
+    assert (wrong.label != wrong.true_sound_type).all()
+    assert sorted(zip(wrong.true_sound_type, wrong.label)) == sorted(
+        [("song", "na")] * pairs + [("na", "song")] * pairs
+    )
+    right = key[~key.label_is_wrong]
+    assert (right.label == right.true_sound_type).all()
+    # woodcock agrees with the written sound_type, wrong or not
+    expected = df.sound_type.map({"song": "present", "call": "present", "na": "absent"})
+    assert (df.woodcock == expected).all()
+
+
+def test_no_wrong_labels_in_small_sets(tmp_path):
+    make_woodcock_dataset(tmp_path, n_song=6, n_call=2, n_absent=6, seed=3)
+    assert not pd.read_csv(tmp_path / ANSWER_KEY_FILENAME).label_is_wrong.any()
+
+
+def test_field_songs_range_from_loud_to_barely_audible(field_set):
+    _, key, out = field_set
+    songs = key[key.true_sound_type == "song"]
+    snr = songs.song_snr_db
+    assert snr.notna().all() and key[key.true_sound_type != "song"].song_snr_db.isna().all()
+    assert snr.min() < -4 and snr.max() > 25
+    assert 0.02 <= (snr < 0).mean() <= 0.15  # a few barely audible songs
+    assert 0.08 <= (snr < 8).mean() <= 0.3  # and some more quiet ones; most are clear
+    assert 0.03 <= songs.song_cut_by_edge.mean() <= 0.25
+    # the level shows in the audio: loud songs stand out of their band far more than faint
+    loud = songs[snr > 15].filename[:8]
+    faint = songs[snr < 0].filename[:8]
+    ratio = {name: _peent_band_ratio(sf.read(out / name)[0], SR) for name in [*loud, *faint]}
+    assert np.median([ratio[n] for n in loud]) > 3 * np.median([ratio[n] for n in faint])
+
+
+def test_field_absent_clips_hold_nighthawks_that_look_like_songs(field_set):
+    _, key, out = field_set
+    absent = key[key.true_sound_type == "na"]
+    assert 0.03 <= absent.nighthawk.mean() <= 0.3
+    assert not key[key.true_sound_type == "call"].nighthawk.any()
+    # a nighthawk's peent raises the same band as a woodcock's: band energy alone cannot tell
+    hawks = absent[absent.nighthawk & ~absent.sounds.str.contains("frogs|insects")]
+    quiet = absent[~absent.nighthawk & (absent.sounds.isin(["noise", "wind"]))]
+    assert len(hawks) >= 3 and len(quiet) >= 3
+    hawk_ratio = [_peent_band_ratio(sf.read(out / n)[0], SR) for n in hawks.filename]
+    quiet_ratio = [_peent_band_ratio(sf.read(out / n)[0], SR) for n in quiet.filename]
+    assert np.median(hawk_ratio) > 3 * np.median(quiet_ratio)
+
+
+def test_field_ambience_comes_with_any_label(field_set):
+    _, key, _ = field_set
+    for sound in ("frogs", "insects", "rain", "wind", "birds"):
+        has = key.sounds.str.split("+").apply(lambda parts, s=sound: s in parts)
+        kinds = set(key.true_sound_type[has])
+        assert {"song", "na"} <= kinds, (sound, kinds)
+    # and sounds overlap: many clips hold three or more sources
+    assert (key.sounds.str.count(r"\+") >= 2).mean() > 0.15
 
 
 # ---------------------------------------------------------------------------------------------
@@ -238,18 +345,142 @@ def test_download_archive_without_labels(tmp_path):
         download_woodcock(tmp_path / "dest", archive.as_uri())
 
 
-def test_download_unreachable_is_quick_and_helpful(tmp_path, monkeypatch):
+def _online(monkeypatch) -> None:
+    """Allow downloads (the test suite runs offline) and keep proxies out of the way."""
+    monkeypatch.delenv("WOODCOCK_OFFLINE", raising=False)
     for var in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
         monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+
+
+def test_download_unreachable_is_quick_and_helpful(tmp_path, monkeypatch):
+    _online(monkeypatch)
     url = "http://127.0.0.1:9/x.tar.gz"
     start = time.monotonic()
     with pytest.raises(DownloadError) as info:
-        download_woodcock(tmp_path / "dest", url, timeout=3)
+        download_woodcock(tmp_path / "dest", url, timeout=3, cache_dir=tmp_path / "cache")
     assert time.monotonic() - start < 10
     message = str(info.value)
     assert url in message and "network" in message and "make_woodcock_dataset" in message
     assert isinstance(info.value, WoodcockError)
     assert list((tmp_path / "dest").iterdir()) == []
+    assert not any((tmp_path / "cache").glob("*woodcock*"))
+
+
+@pytest.mark.parametrize(
+    "value, is_offline", [("1", True), ("yes", True), ("0", False), ("", False)]
+)
+def test_the_offline_switch(monkeypatch, value, is_offline):
+    monkeypatch.setenv("WOODCOCK_OFFLINE", value)
+    assert offline() is is_offline
+
+
+def test_offline_means_no_request_at_all(tmp_path, monkeypatch):
+    monkeypatch.setenv("WOODCOCK_OFFLINE", "1")
+    with _Server(tmp_path, {}) as server:
+        url = server.url("x.tar.gz")
+        with pytest.raises(DownloadError) as info:
+            download_woodcock(tmp_path / "dest", url, cache_dir=tmp_path / "cache")
+        assert server.requests == []
+    message = str(info.value)
+    assert url in message and "WOODCOCK_OFFLINE" in message and "make_woodcock_dataset" in message
+    assert list((tmp_path / "dest").iterdir()) == []
+    # file:// URLs are no network: they work offline (see test_download_from_file_url)
+
+
+class _Server:
+    """A local HTTP server in a thread that serves ``files`` (name -> bytes) and logs paths."""
+
+    def __init__(self, tmp_path: Path, files: dict[str, bytes]):
+        import http.server
+        import threading
+
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802 - the standard library's name
+                server.requests.append(self.path)
+                body = server.files.get(self.path.lstrip("/"))
+                if body is None:
+                    self.send_error(404, "Not Found")
+                    return
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.files = files
+        self.requests: list[str] = []
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}/{name}"
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def test_download_over_http_is_checked_and_cached(tmp_path, monkeypatch):
+    _online(monkeypatch)
+    archive = _tutorial_like_archive(tmp_path)
+    data = archive.read_bytes()
+    digest = hashlib.sha256(data).hexdigest()
+    cache = tmp_path / "cache"
+    seen = []
+    with _Server(tmp_path, {"woodcock.tar.gz": data}) as server:
+        url = server.url("woodcock.tar.gz")
+        labels = download_woodcock(
+            tmp_path / "a", url, sha256=digest, cache_dir=cache, progress=lambda *p: seen.append(p)
+        )
+        assert server.requests == ["/woodcock.tar.gz"]
+        assert seen[-1] == (len(data), len(data))
+        # a second download of the same archive comes from the cache: no request
+        again = download_woodcock(tmp_path / "b", url, sha256=digest, cache_dir=cache)
+        assert server.requests == ["/woodcock.tar.gz"]
+    assert pd.read_csv(labels).filename.tolist() == ["abc.wav"]
+    assert (again.parent / "abc.wav").read_bytes() == (labels.parent / "abc.wav").read_bytes()
+    [cached] = cache.iterdir()
+    assert cached.read_bytes() == data
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["woodcock_labeled_data"]
+
+
+def test_http_checksum_mismatch_and_missing_file_leave_nothing(tmp_path, monkeypatch):
+    _online(monkeypatch)
+    archive = _tutorial_like_archive(tmp_path)
+    cache = tmp_path / "cache"
+    with _Server(tmp_path, {"w.tar.gz": archive.read_bytes()}) as server:
+        with pytest.raises(DownloadError, match="checksum mismatch") as info:
+            download_woodcock(
+                tmp_path / "d", server.url("w.tar.gz"), sha256="0" * 64, cache_dir=cache
+            )
+        assert "0" * 64 in str(info.value)
+        with pytest.raises(DownloadError, match="HTTP 404") as info:
+            download_woodcock(tmp_path / "d", server.url("gone.tar.gz"), cache_dir=cache)
+        assert server.url("gone.tar.gz") in str(info.value)
+    assert list((tmp_path / "d").iterdir()) == []
+    assert list(cache.iterdir()) == []
+
+
+def test_fetch_checks_a_sha256_prefix(tmp_path):
+    payload = tmp_path / "weights.bin"
+    payload.write_bytes(b"some weights")
+    prefix = hashlib.sha256(b"some weights").hexdigest()[:8]
+    got = fetch(payload.as_uri(), tmp_path / "cache", "w.bin", sha256_prefix=prefix)
+    assert got == tmp_path / "cache" / "w.bin" and got.read_bytes() == b"some weights"
+    with pytest.raises(DownloadError, match="checksum"):
+        fetch(payload.as_uri(), tmp_path / "other", "w.bin", sha256_prefix="00000000")
+    assert list((tmp_path / "other").iterdir()) == []
+    with pytest.raises(ValueError, match="sha256_prefix"):
+        fetch(payload.as_uri(), tmp_path / "x", sha256_prefix="xyz")
 
 
 def test_download_missing_file_and_bad_scheme(tmp_path):
@@ -317,6 +548,17 @@ def test_extracts_tar_gz_and_zip(tmp_path):
     assert (tmp_path / "z/folder/x.csv").read_bytes() == b"a,b\n1,2\n"
 
 
+def test_tar_permissions_and_owners_are_dropped(tmp_path):
+    archive = tmp_path / "modes.tar"
+    with tarfile.open(archive, "w") as tf:
+        info = tarfile.TarInfo("run.sh")
+        info.size, info.mode, info.uid, info.uname = 2, 0o6777, 0, "root"
+        tf.addfile(info, io.BytesIO(b"hi"))
+    [path] = safe_extract(archive, tmp_path / "d")
+    mode = stat.S_IMODE(os.stat(path).st_mode)
+    assert mode & 0o7022 == 0 and mode & 0o600 == 0o600
+
+
 def _tar_with(tmp_path: Path, build) -> Path:
     path = tmp_path / "hostile.tar"
     with tarfile.open(path, "w") as tf:
@@ -368,6 +610,14 @@ HOSTILE = {
         lambda tf, sentinel: (
             _add_special(tf, "up", tarfile.SYMTYPE, ".."),
             _add_bytes(tf, "up/sentinel", b"x"),
+        ),
+        "symbolic link",
+    ),
+    "symlink-inside": (  # the tar filter alone would allow it; a clip archive needs no links
+        "tar",
+        lambda tf, sentinel: (
+            _add_bytes(tf, "target.txt", b"x"),
+            _add_special(tf, "link", tarfile.SYMTYPE, "target.txt"),
         ),
         "symbolic link",
     ),

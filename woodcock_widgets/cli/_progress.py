@@ -32,9 +32,10 @@ class TqdmProgress:
             self.bar = None
         f1 = record.get("valid_f1", float("nan"))
         acc = record.get("valid_accuracy", float("nan"))
+        mean_ap = f"  valid_map {record['valid_map']:.3f}" if "valid_map" in record else ""
         print(
             f"epoch {record['epoch']}: train_loss {record['train_loss']:.4f}  "
-            f"valid_accuracy {acc:.3f}  valid_f1 {f1:.3f}  ({record['seconds']:.1f} s)",
+            f"valid_accuracy {acc:.3f}  valid_f1 {f1:.3f}{mean_ap}  ({record['seconds']:.1f} s)",
             flush=True,
         )
 

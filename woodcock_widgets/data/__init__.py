@@ -1,13 +1,24 @@
-"""Data layer: the built-in synthetic woodcock set, safe archive extraction, the download."""
+"""Data layer: the built-in generated woodcock set, the download, safe archive extraction.
 
-from .synthetic import make_woodcock_dataset
+* :mod:`.synthetic` — :func:`make_woodcock_dataset` (recipes in :mod:`.sounds`, :mod:`.field`);
+* :mod:`.download` — :func:`fetch` (pooch: checksum, cache, the offline switch) and
+  :func:`download_woodcock`, the original tutorial's clips;
+* :mod:`.archive` — :func:`safe_extract`.
+"""
 
-__all__ = ["download_woodcock", "make_woodcock_dataset"]
+from .archive import safe_extract
+from .download import LABELS_FILENAME, OFFLINE_ENV, download_woodcock, fetch, offline
+from .synthetic import DATASET_SIZES, DIFFICULTIES, make_sized_dataset, make_woodcock_dataset
 
-
-def __getattr__(name: str):
-    if name == "download_woodcock":
-        from .synthetic import download_woodcock
-
-        return download_woodcock
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__all__ = [
+    "DATASET_SIZES",
+    "DIFFICULTIES",
+    "LABELS_FILENAME",
+    "OFFLINE_ENV",
+    "download_woodcock",
+    "fetch",
+    "make_sized_dataset",
+    "make_woodcock_dataset",
+    "offline",
+    "safe_extract",
+]

@@ -103,7 +103,12 @@ class ModelBundle:
     metrics : dict
         Metrics of the saved epoch (e.g. validation F1).
     extra : dict
-        Anything else JSON-ready (training settings, run info).
+        Anything else JSON-ready (training settings, run info). A trained bundle records
+        here ``multi_label`` (one sigmoid per class instead of a softmax: prediction scores
+        with it), ``positive_class`` (the class detections are about by default, or
+        ``None``) and ``thresholds`` (multi-label: class → the F1-optimal validation
+        threshold of its epoch; empty for single-target), which :mod:`.predict`,
+        :mod:`.detections` and :mod:`.evaluation` read.
     """
 
     model: nn.Module

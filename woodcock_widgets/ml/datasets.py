@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -92,6 +92,10 @@ class AudioClipDataset(torch.utils.data.Dataset):
         Seed for augmentation; draws depend on (seed, epoch, index) only.
     offset_column : str, optional
         Start time (s) of each clip within its file; default 0.
+    target_columns : sequence of str, optional
+        Multi-label targets: the 0/1 class columns, in output order (``label_dict`` then
+        names them ``0..k-1``). Labels are then float ``(k,)`` rows instead of codes, and
+        ``label_column`` is not read.
     """
 
     def __init__(
@@ -106,16 +110,23 @@ class AudioClipDataset(torch.utils.data.Dataset):
         cache_bytes: int = DEFAULT_CACHE_BYTES,
         seed: int = 0,
         offset_column: str | None = None,
+        target_columns: Sequence[str] | None = None,
     ) -> None:
         if filename_column not in df.columns:
             raise LabelError(f"table has no column {filename_column!r}; it has {list(df.columns)}")
+        if offset_column is not None and offset_column not in df.columns:
+            raise LabelError(f"table has no column {offset_column!r}; it has {list(df.columns)}")
         self.preprocessing = preprocessing or Preprocessing()
         self.files = np.asarray(df[filename_column].astype(str).to_numpy(), dtype=np.str_)
         self.row_ids = np.asarray(df.index)
         self.offsets = np.asarray(df[offset_column], dtype=np.float64) if offset_column else None
         self.label_map = LabelMap.from_label_dict(label_dict) if label_dict else None
-        self.label_column = label_column
-        self.labels = self._encode_labels(df, label_column)
+        self.target_columns = list(target_columns) if target_columns is not None else None
+        self.label_column = None if self.target_columns is not None else label_column
+        if self.target_columns is not None:
+            self.labels = self._encode_targets(df, self.target_columns)
+        else:
+            self.labels = self._encode_labels(df, label_column)
         if isinstance(augment, Augmentation):
             self.augmentation: Augmentation | None = augment
         else:
@@ -153,6 +164,25 @@ class AudioClipDataset(torch.utils.data.Dataset):
             )
         return np.asarray(self.label_map.encode(values.astype(str).str.strip()), np.int64)
 
+    def _encode_targets(self, df: pd.DataFrame, columns: list[str]) -> np.ndarray:
+        missing = [c for c in columns if c not in df.columns]
+        if missing or not columns:
+            raise LabelError(f"table has no class column(s) {missing or columns}")
+        if self.label_map is not None and len(self.label_map) != len(columns):
+            raise LabelError(
+                f"{len(columns)} class columns but label_dict names {len(self.label_map)} classes"
+            )
+        values = df[columns].to_numpy()
+        if not np.isin(values, (0, 1)).all():
+            bad = [c for c in columns if not df[c].isin((0, 1)).all()]
+            raise LabelError(f"class column(s) {bad} must hold 0 or 1")
+        return values.astype(np.float32).reshape(len(df), len(columns))
+
+    @property
+    def multi_label(self) -> bool:
+        """Whether the labels are 0/1 rows (one per class) rather than codes."""
+        return self.target_columns is not None
+
     @property
     def label_dict(self) -> dict[int, str] | None:
         """Code → class name (``None`` when not given)."""
@@ -166,7 +196,9 @@ class AudioClipDataset(torch.utils.data.Dataset):
         self.epoch = int(epoch)
 
     def class_counts(self) -> dict[int, int]:
-        """Clips per class code."""
+        """Clips per class code (multi-label: positive rows per class index)."""
+        if self.multi_label:
+            return {j: int(n) for j, n in enumerate(self.labels.sum(axis=0))}
         codes, counts = np.unique(self.labels, return_counts=True)
         return {int(c): int(n) for c, n in zip(codes, counts)}
 
@@ -197,8 +229,12 @@ class AudioClipDataset(torch.utils.data.Dataset):
             x = self.augmentation(x.clone(), g)
         return x
 
+    def _label_tensor(self, labels: np.ndarray) -> torch.Tensor:
+        """Codes as int64, multi-label rows as float32 (what each loss takes)."""
+        return torch.tensor(np.asarray(labels))  # a copy: a batch never aliases the table
+
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.image(i), torch.tensor(self.labels[i], dtype=torch.long)
+        return self.image(i), self._label_tensor(self.labels[i])
 
     def batch(self, indices, channels_last: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
         """Stack several rows into ``(X, y)`` without a DataLoader.
@@ -212,7 +248,7 @@ class AudioClipDataset(torch.utils.data.Dataset):
             model on cpu and cuda, so it needs no conversion).
         """
         idx = np.asarray(list(indices), dtype=np.int64)
-        labels = torch.from_numpy(self.labels[idx])
+        labels = self._label_tensor(self.labels[idx])
         if self.augmentation is not None:
             xs = torch.stack([self.image(int(i)) for i in idx])
             if channels_last:

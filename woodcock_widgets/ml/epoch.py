@@ -18,13 +18,15 @@ from ..errors import TrainingError
 from .batching import Stopped, batch_indices, prefetch
 from .batchnorm import recalibrate_batchnorm
 from .datasets import AudioClipDataset
+from .evaluation import DEFAULT_THRESHOLD, history_columns, per_class_metrics
 from .metrics import classification_metrics
+from .multilabel import chosen_thresholds, logits_of, multilabel_metrics
 from .predict import score_batches
 
 if TYPE_CHECKING:
     from .trainer import Trainer
 
-__all__ = ["run_epoch", "train_pass", "evaluate", "check_finite"]
+__all__ = ["run_epoch", "train_pass", "evaluate", "validation_record", "check_finite"]
 
 
 def _loader(dataset: AudioClipDataset, channels_last: bool) -> Callable:
@@ -47,7 +49,8 @@ def train_pass(trainer: Trainer, epoch: int) -> dict[str, float]:
     Returns
     -------
     dict
-        ``train_loss``, ``train_accuracy`` and ``train_f1`` (macro).
+        ``train_loss``, ``train_accuracy`` and ``train_f1`` (macro; multi-label: at the 0.5
+        threshold, see :mod:`.multilabel`).
     """
     ds, rt, cfg = trainer.train_dataset, trainer.runtime, trainer.config
     model, optimizer, scaler = trainer.model, trainer.optimizer, trainer.scaler
@@ -56,6 +59,7 @@ def train_pass(trainer: Trainer, epoch: int) -> dict[str, float]:
     batches = batch_indices(len(ds), cfg.batch_size, gen)
     load = _loader(ds, rt.channels_last)
     model.train()
+    multi = trainer.multi_label
     total_loss, correct, seen, predicted, truth = 0.0, 0, 0, [], []
     for b, (x, y) in enumerate(prefetch(load, batches), start=1):
         if trainer.stop_requested:
@@ -71,7 +75,7 @@ def train_pass(trainer: Trainer, epoch: int) -> dict[str, float]:
         scaler.step(optimizer)
         scaler.update()
         total_loss += loss.item() * len(y)
-        pred = out.argmax(1)
+        pred = (out.detach() > 0).to(y.dtype) if multi else out.argmax(1)
         correct += int((pred == y).sum())
         predicted.append(pred.cpu())
         truth.append(y.cpu())
@@ -81,12 +85,14 @@ def train_pass(trainer: Trainer, epoch: int) -> dict[str, float]:
         with rt.autocast():  # the statistics of the activations training computes
             inputs = (rt.to_device(x) for x, _ in prefetch(load, batches[:k]))
             recalibrate_batchnorm(model, inputs, lambda: trainer.stop_requested)
-    trainer.train_metrics = classification_metrics(
-        torch.cat(truth).numpy(), torch.cat(predicted).numpy(), trainer.class_names
-    )
+    y_true, y_pred = torch.cat(truth).numpy(), torch.cat(predicted).numpy()
+    if multi:
+        trainer.train_metrics = multilabel_metrics(y_true, y_pred, trainer.class_names)
+    else:
+        trainer.train_metrics = classification_metrics(y_true, y_pred, trainer.class_names)
     return {
         "train_loss": total_loss / seen,
-        "train_accuracy": correct / seen,
+        "train_accuracy": trainer.train_metrics["accuracy"] if multi else correct / seen,
         "train_f1": trainer.train_metrics["f1"],
     }
 
@@ -95,13 +101,15 @@ def evaluate(trainer: Trainer, dataset: AudioClipDataset) -> tuple[np.ndarray, n
     """Scores, true labels and mean loss of ``dataset`` in eval mode.
 
     The scores come from :func:`~woodcock_widgets.ml.predict.score_batches` on the trainer's
-    device and precision. The loss function gets the log-scores, which for cross-entropy is
-    its value on the logits (a shift of the logits changes neither).
+    device and precision. The loss function gets the outputs that give those scores
+    (:func:`.multilabel.logits_of`): the log-scores, which for cross-entropy is its value on
+    the logits (a shift of the logits changes neither), or the sigmoid's logits.
 
     Returns
     -------
     (numpy.ndarray, numpy.ndarray, float)
-        Softmax scores ``(n, n_classes)``, labels ``(n,)`` and the mean loss.
+        Scores ``(n, n_classes)`` (softmax, or one sigmoid per class), labels (codes
+        ``(n,)``, or the 0/1 matrix ``(n, n_classes)``) and the mean loss.
     """
     labels: list[torch.Tensor] = []
     size = max(trainer.config.batch_size * 2, 1)
@@ -119,8 +127,9 @@ def evaluate(trainer: Trainer, dataset: AudioClipDataset) -> tuple[np.ndarray, n
     if not rt.channels_last:  # scoring lays the weights out channels-last; undo it
         trainer.model.to(memory_format=torch.contiguous_format)
     y = torch.cat(labels)
-    tiny = torch.finfo(torch.float32).tiny
-    loss = float(trainer.loss_fn(torch.log(torch.from_numpy(scores).clamp_min(tiny)), y))
+    outputs = logits_of(scores, trainer.multi_label)
+    with torch.no_grad():
+        loss = float(trainer.loss_fn(outputs.to(rt.device), y.to(rt.device)))
     return scores, y.numpy(), loss
 
 
@@ -142,6 +151,31 @@ def check_finite(trainer: Trainer, epoch: int, record: dict[str, float]) -> None
     raise _blew_up(trainer, f"{what}{more} became NaN or infinite at epoch {epoch}")
 
 
+def validation_record(trainer: Trainer, scores: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+    """The validation columns of a history row; sets ``trainer.thresholds``.
+
+    Accuracy, precision, recall and F1 (macro and per class: the arg-max for single-target,
+    ``score >= 0.5`` for multi-label), then ``valid_map`` and one ``valid_ap_<class>``
+    (:func:`~woodcock_widgets.ml.evaluation.history_columns`). Multi-label: the F1-optimal
+    threshold of each target class on these scores becomes ``trainer.thresholds`` (the
+    epoch's bundle records it).
+    """
+    names = trainer.class_names
+    if trainer.multi_label:
+        m = multilabel_metrics(labels, scores >= DEFAULT_THRESHOLD, names)
+    else:
+        m = classification_metrics(labels, scores.argmax(1), names)
+    per_class = per_class_metrics(
+        labels.astype(np.int64), scores, names, multi_label=trainer.multi_label
+    )
+    if trainer.multi_label:  # single-target models keep detecting at 0.5, as before
+        trainer.thresholds = chosen_thresholds(per_class, trainer.threshold_classes)
+    trainer.valid_metrics = per_class
+    out = {f"valid_{k}": v for k, v in m.items()}
+    out.update(history_columns(per_class))
+    return out
+
+
 def run_epoch(trainer: Trainer, epoch: int) -> dict[str, float]:
     """Train, validate and check one epoch; return its history row."""
     t0 = time.perf_counter()
@@ -150,9 +184,11 @@ def run_epoch(trainer: Trainer, epoch: int) -> dict[str, float]:
     record.update(train_pass(trainer, epoch))
     if trainer.valid_dataset is not None and len(trainer.valid_dataset):
         scores, labels, loss = evaluate(trainer, trainer.valid_dataset)
-        m = classification_metrics(labels, scores.argmax(1), trainer.class_names)
-        record["valid_loss"] = loss
-        record.update({f"valid_{k}": v for k, v in m.items()})
+        if np.isfinite(scores).all():
+            record["valid_loss"] = loss
+            record.update(validation_record(trainer, scores, labels))
+        else:  # the weights blew up: check_finite refuses the epoch
+            record["valid_loss"] = float("nan")
     record["seconds"] = time.perf_counter() - t0
     check_finite(trainer, epoch, record)
     return record

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
-import urllib.request
 import warnings
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from ..errors import ModelError
+from ..data.download import fetch, offline
+from ..errors import DownloadError, ModelError
 
 __all__ = [
     "ARCHITECTURES",
@@ -29,7 +28,6 @@ _WEIGHT_URLS = {
     "mobilenet_v3_small": "https://download.pytorch.org/models/mobilenet_v3_small-047dcff4.pth",
 }
 ARCHITECTURES = tuple(_WEIGHT_URLS)
-OFFLINE_ENV = "WOODCOCK_OFFLINE"
 
 
 def _constructor(arch: str):
@@ -91,22 +89,13 @@ def _cache_path(arch: str) -> Path:
 
 
 def _download(url: str, dest: Path, timeout: float) -> None:
-    """Download ``url`` to ``dest`` atomically, checking the SHA-256 prefix in its name."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_suffix(dest.suffix + ".part")
-    digest = hashlib.sha256()
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp, open(tmp, "wb") as f:  # noqa: S310
-            while chunk := resp.read(1 << 20):
-                digest.update(chunk)
-                f.write(chunk)
-        prefix = dest.stem.rsplit("-", 1)[-1]
-        if not digest.hexdigest().startswith(prefix):
-            raise ModelError(f"downloaded weights from {url} fail their checksum ({prefix}...)")
-        os.replace(tmp, dest)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    """Download ``url`` to ``dest`` with the kit's one downloader (:func:`data.download.fetch`).
+
+    The SHA-256 must start with the hex digits at the end of the file name. The caller has
+    already decided that a download is allowed (``allow_download``).
+    """
+    prefix = dest.stem.rsplit("-", 1)[-1]
+    fetch(url, dest.parent, dest.name, sha256_prefix=prefix, timeout=timeout, allow_network=True)
 
 
 def resolve_pretrained_weights(
@@ -127,7 +116,8 @@ def resolve_pretrained_weights(
     weights_path : str or path-like, optional
         A weights file to use; it must exist.
     allow_download : bool, optional
-        Default: allowed unless the environment variable ``WOODCOCK_OFFLINE`` is set.
+        Default: allowed unless the environment variable ``WOODCOCK_OFFLINE`` is set (see
+        :func:`woodcock_widgets.data.download.offline`).
     timeout : float
         Seconds to wait for the network.
     """
@@ -141,12 +131,12 @@ def resolve_pretrained_weights(
     if cached.is_file():
         return cached
     if allow_download is None:
-        allow_download = not os.environ.get(OFFLINE_ENV)
+        allow_download = not offline()
     if not allow_download:
         return None
     try:
         _download(_WEIGHT_URLS[arch], cached, timeout)
-    except (OSError, ModelError):
+    except (OSError, DownloadError):
         return None
     return cached
 

@@ -73,6 +73,9 @@ def resume(
         arch=recorded["arch"],
         optimizer=optimizer,
         callbacks=callbacks,
+        multi_label=bool(recorded.get("multi_label", False)),
+        pos_weight=recorded.get("pos_weight"),
+        positive_class=recorded.get("positive_class"),
     )
     own = trainer.engine_config()
     trainer.extra_config = {k: v for k, v in recorded.items() if k not in own}

@@ -10,7 +10,15 @@ Contract (other tools read it)::
     RUN/last.pt            bundle of the last finished epoch + optimizer state (resume;
                            a finished run keeps the hyper-parameters, not the momentum)
     RUN/best.pt            bundle of the epoch with the best validation macro F1
+                           (multi-label: the best valid_map)
     RUN/checkpoints/epoch-NNNN.pt   every ``log_every`` epochs
+    RUN/corrections.csv    labels relabeled in a review (written by the review; the next
+                           ``train`` into this folder applies them to a clip table)
+
+``config.json`` and every bundle record ``multi_label``, the classes (``label_dict``; also
+``classes`` in ``config.json``) and ``positive_class``; a multi-label run's bundles record
+``thresholds``, the F1-optimal validation threshold of each target class at its epoch
+(``best.pt``: the best epoch's), which ``predict`` and detections use.
 
 Every file is replaced atomically. ``last.pt`` is written first and carries the whole
 history, so a kill at any moment leaves a loadable folder, and resuming rewrites
@@ -70,6 +78,7 @@ class _Files:
     LAST = "last.pt"
     BEST = "best.pt"
     CHECKPOINTS = "checkpoints"
+    CORRECTIONS = "corrections.csv"
 
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = Path(path)
@@ -89,6 +98,7 @@ class _Files:
     last = _File(LAST)
     best = _File(BEST)
     checkpoints_dir = _File(CHECKPOINTS)
+    corrections_csv = _File(CORRECTIONS)
 
     def checkpoint(self, epoch: int) -> Path:
         """``checkpoints/epoch-NNNN.pt``."""

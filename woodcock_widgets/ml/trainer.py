@@ -27,6 +27,7 @@ from .batching import Stopped
 from .bundle import ModelBundle, versions
 from .datasets import AudioClipDataset
 from .epoch import evaluate, run_epoch
+from .multilabel import TargetSpec, default_loss
 from .run_folder import RunFolder
 from .runtime import Runtime
 from .training_config import TrainingConfig
@@ -101,12 +102,31 @@ class Trainer:
     optimizer : torch.optim.Optimizer, optional
         Default: SGD with the config's learning rate, momentum and weight decay.
     loss_fn : callable, optional
-        Default: cross-entropy. Validation applies it to log-scores, which equals its value
-        on the logits for cross-entropy (a shift of the logits changes neither).
+        Default: cross-entropy, or ``BCEWithLogitsLoss`` (with ``pos_weight``) for
+        multi-label. Validation applies it to the outputs that give the scores (see
+        :func:`.multilabel.logits_of`).
     callbacks : sequence of Callback
         Progress hooks (widgets, progress bars).
     extra_config : dict, optional
         More JSON-ready settings to record (e.g. the label table path).
+    multi_label : bool, optional
+        One sigmoid per class (targets: 0/1 rows) instead of one softmax (targets: codes);
+        default: what the training dataset holds (:attr:`AudioClipDataset.multi_label`).
+    pos_weight : sequence of float, optional
+        Multi-label: the weight of each class's positives in the loss (see
+        :func:`.multilabel.pos_weights`).
+    positive_class : str, optional
+        The class detections are about by default; default: the two-class rule of
+        :func:`.multilabel.positive_class` (the tutorial's ``present``), else none.
+
+    Notes
+    -----
+    ``config.json`` and every bundle record ``multi_label`` and ``positive_class``. A
+    multi-label run's bundles also record ``thresholds``, the epoch's F1-optimal validation
+    threshold of each target class (the positive class, else every class), which ``predict``
+    and detections use; a single-target run records none and detects at 0.5 as before.
+    The best epoch is the one with the highest ``valid_map`` for multi-label, the highest
+    ``valid_f1`` for single-target (:attr:`best_metric`).
     """
 
     def __init__(
@@ -123,6 +143,9 @@ class Trainer:
         loss_fn: Callable | None = None,
         callbacks: Sequence[Callback] = (),
         extra_config: dict | None = None,
+        multi_label: bool | None = None,
+        pos_weight: Sequence[float] | None = None,
+        positive_class: str | None = None,
     ) -> None:
         self.config = config or TrainingConfig()
         self.config.validate()
@@ -132,6 +155,7 @@ class Trainer:
         if not self.label_dict:
             raise TrainingError("no label_dict: pass one or give the dataset one")
         self.class_names = list(LabelMap.from_label_dict(self.label_dict).classes)
+        self._set_targets(train_dataset, valid_dataset, multi_label, pos_weight, positive_class)
         self.model, self.arch = model, arch
         self.train_dataset, self.valid_dataset = train_dataset, valid_dataset
         self.folder = RunFolder(run_dir)
@@ -144,7 +168,7 @@ class Trainer:
             momentum=cfg.momentum,
             weight_decay=cfg.weight_decay,
         )
-        self.loss_fn = loss_fn or nn.CrossEntropyLoss()
+        self.loss_fn = loss_fn or default_loss(self.multi_label, self.pos_weight, self.device)
         self.scaler = self.runtime.grad_scaler()
         self.callbacks = list(callbacks)
         self.extra_config = dict(extra_config or {})
@@ -157,6 +181,22 @@ class Trainer:
         self.error: BaseException | None = None
         self._stop = threading.Event()
         self.resumed = False  # set by resume: the folder holds this run already
+
+    def _set_targets(self, train_ds, valid_ds, multi_label, pos_weight, positive) -> None:
+        spec = TargetSpec.choose(
+            self.class_names, train_ds, valid_ds, multi_label, pos_weight, positive
+        )
+        self.multi_label, self.pos_weight = spec.multi_label, spec.pos_weight
+        self.positive_class, self.threshold_classes = spec.positive_class, spec.threshold_classes
+        #: the latest validation's F1-optimal threshold per target class (bundles record it)
+        self.thresholds: dict[str, float] = {}
+        #: the latest validation's per-class metrics (a per_class_metrics table)
+        self.valid_metrics: pd.DataFrame | None = None
+
+    @property
+    def best_metric(self) -> str:
+        """The history column the best epoch is chosen by: ``valid_map`` or ``valid_f1``."""
+        return "valid_map" if self.multi_label else "valid_f1"
 
     @property
     def run_dir(self) -> Path:
@@ -204,6 +244,10 @@ class Trainer:
                 "defaults": {k: v for k, v in opt.defaults.items() if isinstance(v, plain)},
             },
             "loss_fn": type(self.loss_fn).__name__,
+            "multi_label": self.multi_label,
+            "classes": list(self.class_names),
+            "positive_class": self.positive_class,
+            "pos_weight": self.pos_weight,
             "n_train": len(ds),
             "n_valid": len(self.valid_dataset) if self.valid_dataset is not None else 0,
             "device": str(self.device),
@@ -227,7 +271,13 @@ class Trainer:
             self.label_dict,
             self.train_dataset.preprocessing,
             metrics,
-            extra={"epoch": self.epoch, "run_dir": str(self.run_dir)},
+            extra={
+                "epoch": self.epoch,
+                "run_dir": str(self.run_dir),
+                "multi_label": self.multi_label,
+                "positive_class": self.positive_class,
+                "thresholds": dict(self.thresholds),
+            },
         )
 
     def _emit(self, name: str, *args) -> None:
@@ -274,7 +324,8 @@ class Trainer:
                 record = run_epoch(self, epoch)
                 self.epoch = epoch
                 self.history.records.append(record)
-                score = record.get("valid_f1", -record["train_loss"])
+                score = record.get(self.best_metric, -record["train_loss"])
+                score = score if math.isfinite(score) else -math.inf
                 # ties go to the later epoch: same validation score, more training, and
                 # best.pt can share last.pt's file (a smaller run folder)
                 if score >= self.best_score or not math.isfinite(self.best_score):

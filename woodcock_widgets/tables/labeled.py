@@ -15,6 +15,7 @@ from ..errors import LabelError
 from .labels import numeric_labels, read_labels, remap_labels
 
 __all__ = ["CODE_COLUMN", "LabeledTable", "parse_mapping", "prepare_labels"]
+__all__ += ["WindowLabels", "prepare_windows"]
 
 #: Column holding the integer class codes the model learns.
 CODE_COLUMN = "NumericLabels"
@@ -93,3 +94,7 @@ def prepare_labels(
         df = remap_labels(df, label_column, mapping, column)
     df, label_dict = numeric_labels(df, column, new_column=CODE_COLUMN, class_names=class_names)
     return LabeledTable(df, column, label_dict)
+
+
+# window tables → training (own module, importable from here too)
+from .labeled_windows import WindowLabels, prepare_windows  # noqa: E402

@@ -3,6 +3,11 @@
 Each notebook has one cell tagged ``parameters`` (``epochs: int = 5  # passes over the
 training clips``); :func:`resolve_parameters` checks asked values against those declarations
 (name and type) and converts text from the command line to the declared types.
+
+There are two notebook chains (:data:`CHAINS`): ``classroom``, the tutorial on built-in data
+(the default), and ``own-recordings``, from a user's annotation tables and recordings to a
+model and its detections (:mod:`woodcock_widgets.tutorial.own_recordings`). Each has its
+notebooks folder, stages, presets, and the parameters it cannot run without.
 """
 
 from __future__ import annotations
@@ -13,14 +18,19 @@ import math
 import os
 import re
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..errors import TutorialError
-from .tutorial_run import STAGES
+from . import own_recordings
+from .tutorial_run import CLASSROOM, Stage, TutorialRun
 
 __all__ = [
     "PRESETS",
+    "Chain",
+    "CHAINS",
+    "get_chain",
     "notebooks_dir",
     "declared_parameters",
     "parse_parameters",
@@ -44,6 +54,67 @@ PRESETS: dict[str, dict[str, Any]] = {
     },
 }
 
+
+@dataclass(frozen=True)
+class Chain:
+    """One notebook chain.
+
+    Attributes
+    ----------
+    name : str
+        What ``--chain`` takes.
+    run_class : type
+        The tutorial-run object of its run folders (it knows the stages and their files).
+    folder : str
+        Its notebooks' folder inside the package's ``notebooks/`` ("" for that folder).
+    presets : mapping
+        Preset name → parameter values.
+    required : tuple of str
+        Parameters that must be given (by ``-p`` or a preset) and not be empty.
+    """
+
+    name: str
+    run_class: type[TutorialRun]
+    folder: str
+    presets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    required: tuple[str, ...] = ()
+
+    @property
+    def stages(self) -> tuple[Stage, ...]:
+        """The stages, in order."""
+        return self.run_class.stages
+
+
+#: The notebook chains, by name; the first is the default.
+CHAINS: dict[str, Chain] = {
+    CLASSROOM: Chain(CLASSROOM, TutorialRun, "", PRESETS),
+    own_recordings.CHAIN: Chain(
+        own_recordings.CHAIN,
+        own_recordings.OwnRecordingsRun,
+        own_recordings.NOTEBOOKS_FOLDER,
+        own_recordings.PRESETS,
+        own_recordings.REQUIRED,
+    ),
+}
+
+
+def get_chain(chain: str | Chain = CLASSROOM) -> Chain:
+    """The chain of that name.
+
+    Raises
+    ------
+    TutorialError
+        An unknown name (the message lists the chains).
+    """
+    if isinstance(chain, Chain):
+        return chain
+    if chain not in CHAINS:
+        raise TutorialError(
+            f"unknown chain {chain!r}; choose one of " + ", ".join(repr(c) for c in CHAINS)
+        )
+    return CHAINS[chain]
+
+
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _TRUE = {"true", "yes", "on", "1"}
 _FALSE = {"false", "no", "off", "0"}
@@ -57,21 +128,19 @@ _TYPE_WORDS = {
 }
 
 
-def notebooks_dir() -> Path:
-    """The folder holding the chain's notebooks.
-
-    Looks in the package (``woodcock_widgets/notebooks``, for installs that ship them) and in
-    the source tree (``notebooks/`` beside the package).
+def notebooks_dir(chain: str | Chain = CLASSROOM) -> Path:
+    """The folder holding a chain's notebooks (package data of ``woodcock_widgets.tutorial``).
 
     Raises
     ------
     TutorialError
-        When neither holds the first notebook.
+        An unknown chain, or a folder without the chain's first notebook.
     """
+    chain = get_chain(chain)
     here = Path(__file__).resolve().parent
-    candidates = (here / "notebooks",)
+    candidates = (here / "notebooks" / chain.folder,)
     for folder in candidates:
-        if (folder / f"{STAGES[0].name}.ipynb").is_file():
+        if (folder / f"{chain.stages[0].name}.ipynb").is_file():
             return folder
     raise TutorialError(
         "cannot find the tutorial notebooks (looked in "
@@ -80,13 +149,17 @@ def notebooks_dir() -> Path:
     )
 
 
-def declared_parameters(folder: str | os.PathLike | None = None) -> dict[str, dict[str, dict]]:
+def declared_parameters(
+    folder: str | os.PathLike | None = None, chain: str | Chain = CLASSROOM
+) -> dict[str, dict[str, dict]]:
     """The parameters each notebook declares, as :func:`papermill.inspect_notebook` sees them.
 
     Parameters
     ----------
     folder : str or path-like, optional
-        Where the notebooks are (default :func:`notebooks_dir`).
+        Where the notebooks are (default :func:`notebooks_dir` of the chain).
+    chain : str or Chain
+        Which chain's notebooks (default ``classroom``).
 
     Returns
     -------
@@ -100,9 +173,10 @@ def declared_parameters(folder: str | os.PathLike | None = None) -> dict[str, di
     """
     import papermill as pm
 
-    folder = Path(folder) if folder is not None else notebooks_dir()
+    chain = get_chain(chain)
+    folder = Path(folder) if folder is not None else notebooks_dir(chain)
     out = {}
-    for stage in STAGES:
+    for stage in chain.stages:
         path = folder / f"{stage.name}.ipynb"
         if not path.is_file():
             raise TutorialError(f"notebook of stage {stage.name} not found: {path}")
@@ -215,6 +289,7 @@ def _parameter_types(declared: Mapping[str, Mapping[str, dict]]) -> dict[str, st
 def resolve_parameters(
     parameters: Mapping[str, Any] | None,
     declared: Mapping[str, Mapping[str, dict]],
+    chain: str | Chain = CLASSROOM,
 ) -> tuple[str, dict[str, Any]]:
     """Apply the preset, check every name and type, and return typed values.
 
@@ -225,6 +300,8 @@ def resolve_parameters(
         of :data:`PRESETS`; the other names must be declared by some notebook.
     declared : mapping
         What :func:`declared_parameters` returns.
+    chain : str or Chain
+        The chain (its presets and required parameters; default ``classroom``).
 
     Returns
     -------
@@ -235,14 +312,17 @@ def resolve_parameters(
     ------
     TutorialError
         For an unknown name (with the closest known one), a value of the wrong type, an
-        unknown preset, or ``run_dir`` given as a parameter.
+        unknown preset, ``run_dir`` given as a parameter, or a required parameter of the
+        chain that is missing or empty.
     """
+    chain = get_chain(chain)
+    presets = chain.presets
     given = dict(parameters or {})
     preset = given.pop("preset", "default")
-    if preset not in PRESETS:
+    if preset not in presets:
         raise TutorialError(
             f"unknown preset {preset!r} for parameter 'preset'; choose one of "
-            + ", ".join(repr(p) for p in PRESETS)
+            + ", ".join(repr(p) for p in presets)
         )
     if "run_dir" in given:
         raise TutorialError(
@@ -258,5 +338,14 @@ def resolve_parameters(
             raise TutorialError(
                 f"unknown parameter {name!r}{hint}; the notebooks take: " + ", ".join(known)
             )
-    values = {**PRESETS[preset], **given}
-    return preset, {name: _convert(name, types[name], v) for name, v in values.items()}
+    values = {**presets[preset], **given}
+    values = {name: _convert(name, types[name], v) for name, v in values.items()}
+    for name in chain.required:
+        if not str(values.get(name, "")).strip():
+            helps = [p[name].get("help", "") for p in declared.values() if name in p]
+            what = f" ({helps[0].strip()})" if helps and helps[0].strip() else ""
+            raise TutorialError(
+                f"the {chain.name} chain needs parameter {name!r}{what}; give it with "
+                f"-p {name} VALUE"
+            )
+    return preset, values

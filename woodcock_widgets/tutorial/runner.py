@@ -1,6 +1,9 @@
-"""Run the tutorial's notebook chain with papermill, all stages into one run folder.
+"""Run a notebook chain of the tutorial with papermill, all stages into one run folder.
 
-The chain is ``notebooks/01_get_data.ipynb`` … ``05_evaluate.ipynb``. Each notebook has one
+The default chain (``classroom``) is ``notebooks/01_get_data.ipynb`` … ``05_evaluate.ipynb``;
+``own-recordings`` is ``notebooks/own_recordings/01_annotations_to_windows.ipynb`` …
+``04_predict.ipynb`` (see :data:`~woodcock_widgets.tutorial.parameters.CHAINS`). Each notebook
+has one
 cell tagged ``parameters`` (``epochs: int = 5  # passes over the training clips``); each reads
 what the previous one wrote in the run folder and writes its own outputs there. The runner
 
@@ -26,17 +29,20 @@ from typing import Any
 
 from ..errors import TutorialError
 from .parameters import (
+    CHAINS,
     PRESETS,
     declared_parameters,
+    get_chain,
     notebooks_dir,
     parse_parameters,
     resolve_parameters,
 )
-from .tutorial_run import RECORD_FILENAME, STAGES, Stage, TutorialRun
+from .tutorial_run import CLASSROOM, RECORD_FILENAME, STAGES, Stage
 
 __all__ = [
     "STAGES",
     "PRESETS",
+    "CHAINS",
     "RECORD_FILENAME",
     "Stage",
     "notebooks_dir",
@@ -140,6 +146,7 @@ def run_tutorial(
     notebooks: str | os.PathLike | None = None,
     stop_after: str | None = None,
     log: Callable[[str], None] | None = print,
+    chain: str = CLASSROOM,
 ) -> dict:
     """Execute the notebook chain into ``run_dir``.
 
@@ -150,6 +157,8 @@ def run_tutorial(
     parameters : mapping, optional
         Name → value; ``preset`` (``default`` or ``smoke``) and any parameter a notebook
         declares. Text values (from the command line) are converted to the declared types.
+        A chain's required parameters (``own-recordings``: ``audio_dir`` and
+        ``annotations``) must be given.
     resume : bool
         Continue the run already in ``run_dir``: stages done with the same parameters are
         skipped, the rest are run. Without it, a folder that holds a run is refused.
@@ -160,6 +169,9 @@ def run_tutorial(
     log : callable, optional
         Receives progress lines, and the notebooks' printed output is echoed to stdout;
         ``None`` keeps quiet.
+    chain : str
+        The notebook chain: ``classroom`` (default) or ``own-recordings``. A run folder
+        holds one chain's run.
 
     Returns
     -------
@@ -169,15 +181,18 @@ def run_tutorial(
     Raises
     ------
     TutorialError
-        Bad parameters, a folder that holds another run, or a failing stage (the message
-        names the stage, the error and the executed notebook that shows it).
+        An unknown chain, bad or missing parameters, a folder that holds another run, or a
+        failing stage (the message names the stage, the error and the executed notebook that
+        shows it).
     """
     say = log or (lambda _line: None)
     echo = _Indented(sys.stdout) if log is not None else None
-    folder = Path(notebooks) if notebooks is not None else notebooks_dir()
-    declared = declared_parameters(folder)
-    preset, values = resolve_parameters(parameters, declared)
-    names = [s.name for s in STAGES]
+    chain_ = get_chain(chain)
+    folder = Path(notebooks) if notebooks is not None else notebooks_dir(chain_)
+    declared = declared_parameters(folder, chain_)
+    preset, values = resolve_parameters(parameters, declared, chain_)
+    stages = chain_.stages
+    names = [s.name for s in stages]
     if stop_after is not None and stop_after not in names:
         raise TutorialError(f"unknown stage {stop_after!r}; stages are {', '.join(names)}")
     request = {
@@ -186,6 +201,8 @@ def run_tutorial(
     }
     # the request as typed values, so "3" and 3 compare equal on resume
     request["parameters"] = {k: values[k] for k in request["parameters"]}
+    if chain_.name != CLASSROOM:  # records of the default chain name none
+        request["chain"] = chain_.name
 
     run_dir = Path(run_dir).expanduser().resolve()
     if run_dir.exists() and not run_dir.is_dir():
@@ -194,14 +211,15 @@ def run_tutorial(
         run_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise TutorialError(f"cannot create run folder {run_dir}: {exc}") from exc
-    run = TutorialRun(run_dir)
+    run = chain_.run_class(run_dir)
     with run.lock():
         record = run.check(request, resume)
         run.notebooks_dir.mkdir(exist_ok=True)
         rerun_rest = False
-        say(f"tutorial run in {run_dir} (preset {preset})")
-        for k, stage in enumerate(STAGES, start=1):
-            tag = f"[{k}/{len(STAGES)}] {stage.name}"
+        which = f"chain {chain_.name}, " if chain_.name != CLASSROOM else ""
+        say(f"tutorial run in {run_dir} ({which}preset {preset})")
+        for k, stage in enumerate(stages, start=1):
+            tag = f"[{k}/{len(stages)}] {stage.name}"
             stage_params = json.loads(
                 json.dumps(_stage_parameters(stage.name, declared, values, run_dir))
             )

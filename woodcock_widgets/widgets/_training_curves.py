@@ -1,4 +1,4 @@
-"""Live training curves: loss, accuracy and F1 per epoch, with a legend that covers nothing."""
+"""Live training curves: loss, accuracy, F1 (and validation mAP) per epoch, legend above."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from ..ml.trainer import History
 from ._plots import COLORS, line_figure
 from ._tables import legend_html
 
-__all__ = ["CURVES", "TrainingCurves"]
+__all__ = ["CURVES", "MAP_CURVE", "TrainingCurves"]
 
 #: Figure name → (metric key in the history, y-axis label, series shown).
 CURVES = {
@@ -19,6 +19,9 @@ CURVES = {
     "accuracy": ("accuracy", "accuracy", ("train", "valid")),
     "F1": ("f1", "macro F1", ("train", "valid")),
 }
+
+#: The validation mAP figure: (history column, y-axis label); shown once a run has it.
+MAP_CURVE = ("valid_map", "macro AP")
 
 
 class TrainingCurves(widgets.VBox):
@@ -28,12 +31,20 @@ class TrainingCurves(widgets.VBox):
     is an HTML line above the figures, so it never covers one. The epoch axes show whole
     epochs only, before training too.
 
+    The validation mAP (``valid_map``: the mean average precision over classes, by which a
+    multi-label run picks its best epoch) has a fourth figure, shown from the first epoch
+    that has it; until then the three others share the row.
+
     Attributes
     ----------
     curves : dict
         ``{"loss" | "accuracy" | "F1": {"train" | "valid": bqplot.Lines}}``.
     figures : dict
         ``{"loss" | "accuracy" | "F1": bqplot.Figure}``.
+    map_curve : bqplot.Lines
+        The validation mAP per epoch.
+    map_figure : bqplot.Figure
+        Its figure (in :attr:`row` once a history has ``valid_map``).
     """
 
     def __init__(self, epochs: int = 2) -> None:
@@ -47,17 +58,34 @@ class TrainingCurves(widgets.VBox):
                 line.display_legend = False
             fig.layout.width = "33%"
             self.curves[title], self.figures[title] = lines, fig
+        self.map_figure, lines = line_figure("mAP", MAP_CURVE[1], ("valid",), y_range=(0.0, 1.0))
+        self.map_curve = lines["valid"]
+        self.map_curve.display_legend = False
+        self.map_figure.layout.width = "25%"
         self.legend_html = widgets.HTML(
             legend_html("curves", {s: COLORS[s] for s in ("train", "valid")})
         )
         self.set_epoch_axis(epochs)
-        self.children = [self.legend_html, widgets.HBox(list(self.figures.values()))]
+        self.row = widgets.HBox(list(self.figures.values()))
+        self.children = [self.legend_html, self.row]
+
+    @property
+    def shows_map(self) -> bool:
+        """Whether the mAP figure is shown."""
+        return self.map_figure in self.row.children
+
+    def _show_map(self) -> None:
+        if self.shows_map:
+            return
+        for figure in self.figures.values():
+            figure.layout.width = "25%"
+        self.row.children = [*self.figures.values(), self.map_figure]
 
     def set_epoch_axis(self, n: int) -> None:
         """Whole-epoch ticks over 1..n (at most about ten; never a repeated label)."""
         n = max(int(n), 2)
         ticks = np.arange(1, n + 1, max(1, math.ceil(n / 10)), dtype=float)
-        for figure in self.figures.values():
+        for figure in [*self.figures.values(), self.map_figure]:
             axis = figure.axes[0]
             if axis.scale.min == 1.0 and axis.scale.max == float(n):
                 continue
@@ -74,13 +102,19 @@ class TrainingCurves(widgets.VBox):
         self.set_epoch_axis(max(last, epochs))
         for title, (metric, _, series) in CURVES.items():
             for part in series:
-                key = f"{part}_{metric}"
-                points = [
-                    (float(r["epoch"]), float(r[key]))
-                    for r in records
-                    if key in r and r[key] is not None and math.isfinite(float(r[key]))
-                ]
-                line = self.curves[title][part]
-                with line.hold_sync():
-                    line.x = np.array([p[0] for p in points], dtype=float)
-                    line.y = np.array([p[1] for p in points], dtype=float)
+                _set_points(self.curves[title][part], records, f"{part}_{metric}")
+        if any(MAP_CURVE[0] in r for r in records):
+            self._show_map()
+        _set_points(self.map_curve, records, MAP_CURVE[0])
+
+
+def _set_points(line, records: list[dict], key: str) -> None:
+    """One point per record that has a finite ``key`` (NaN points left out)."""
+    points = [
+        (float(r["epoch"]), float(r[key]))
+        for r in records
+        if key in r and r[key] is not None and math.isfinite(float(r[key]))
+    ]
+    with line.hold_sync():
+        line.x = np.array([p[0] for p in points], dtype=float)
+        line.y = np.array([p[1] for p in points], dtype=float)

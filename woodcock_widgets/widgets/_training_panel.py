@@ -211,7 +211,8 @@ class TrainingPanel(widgets.VBox, Callback):
         done = f"{trainer.epoch} of {trainer.config.epochs} epochs"
         best = ""
         if trainer.best_epoch and math.isfinite(trainer.best_score):
-            best = f" · best valid F1 {trainer.best_score:.3f} at epoch {trainer.best_epoch}"
+            name = "mAP" if getattr(trainer, "best_metric", "") == "valid_map" else "F1"
+            best = f" · best valid {name} {trainer.best_score:.3f} at epoch {trainer.best_epoch}"
         kind = {"finished": "ok", "stopped": "warning", "failed": "error"}.get(status, "info")
         return f"{status}: {done}{best} · run folder {self.folder.path}", kind
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import bqplot as bq
 import ipywidgets as widgets
 import numpy as np
 import pandas as pd
@@ -13,9 +12,10 @@ import traitlets
 
 from ..errors import LabelError, SplitError
 from ..io_utils import atomic_write_csv
-from ..tables.labeled import LabeledTable
+from ..tables.labeled import LabeledTable, WindowLabels
 from ..tables.labels import read_labels
-from ..tables.splits import SplitResult, moved_to_valid, split_train_valid
+from ..tables.long_view import class_colors
+from ..tables.splits import SplitResult, moved_to_valid, split_multilabel, split_train_valid
 from ._errors import ErrorLog
 from ._plots import stacked_bar_figure
 from ._tables import frame_html, legend_html, messages_html, status_html
@@ -34,6 +34,12 @@ class SplitBalance(widgets.VBox):
     the classes keep the same shares in every bar the split is balanced. Stratifying keeps
     those shares, so then a new seed changes *which* clips are held out, not how many of
     each class: the line under the chart counts how many validation clips changed.
+
+    Every class has its own colour, however many there are. A multi-label window table
+    (:class:`~woodcock_widgets.tables.labeled.WindowLabels`) is split with
+    :func:`~woodcock_widgets.tables.splits.split_multilabel` by recording (``file`` unless
+    another group is chosen); its bars count each class's positive windows (a window with
+    two classes counts in both), and a class without positives in a part is named.
 
     Parameters
     ----------
@@ -115,6 +121,13 @@ class SplitBalance(widgets.VBox):
         save_dir: str | os.PathLike | None = None,
     ) -> None:
         labeled_table = df if isinstance(df, LabeledTable) else None
+        #: the 0/1 class columns of a multi-label window table (else None)
+        self.target_columns: list[str] | None = None
+        if isinstance(df, WindowLabels):
+            filename_column = df.filename_column
+            group_column = group_column or "file"
+            if df.multi_label:
+                self.target_columns = list(df.classes)
         if isinstance(df, LabeledTable):
             label_column = label_column or df.class_column
             df = df.df
@@ -153,8 +166,11 @@ class SplitBalance(widgets.VBox):
         )
         self.seed_input = widgets.IntText(value=self.seed, description="seed")
         self.stratify_checkbox = widgets.Checkbox(value=self.stratify, description="stratify")
+        groups = list(columns)
+        if isinstance(self.labeled_table, WindowLabels):  # windows group by their recording
+            groups.insert(0, self.filename_column)
         self.group_dropdown = widgets.Dropdown(
-            options=[_NO_GROUP, *columns],
+            options=[_NO_GROUP, *groups],
             value=self.group_column or _NO_GROUP,
             description="group by",
         )
@@ -234,15 +250,25 @@ class SplitBalance(widgets.VBox):
             self.status = ""  # the saved files no longer hold the split shown
         previous = self.result
         try:
-            result = split_train_valid(
-                self.df,
-                self.label_column,
-                train_fraction=self.train_fraction,
-                seed=self.seed,
-                stratify=self.stratify,
-                group_column=self.group_column,
-                filename_column=self.filename_column,
-            )
+            if self.target_columns is not None:
+                result = split_multilabel(
+                    self.df,
+                    self.target_columns,
+                    self.train_fraction,
+                    seed=self.seed,
+                    group_column=self.group_column,
+                    filename_column=self.filename_column,
+                )
+            else:
+                result = split_train_valid(
+                    self.df,
+                    self.label_column,
+                    train_fraction=self.train_fraction,
+                    seed=self.seed,
+                    stratify=self.stratify,
+                    group_column=self.group_column,
+                    filename_column=self.filename_column,
+                )
         except (SplitError, LabelError) as exc:
             self.result, self.error, self.moved = None, str(exc), None
             self.messages_html.value = messages_html([self.error], "error")
@@ -257,8 +283,8 @@ class SplitBalance(widgets.VBox):
         report = result.report
         classes = [str(c) for c in report.index]
         colors = list(self.bars.colors)
-        if list(self.bars.labels) != classes:
-            colors = list(bq.CATEGORY10[: len(classes)])
+        if list(self.bars.labels) != classes:  # one colour per class, past ten classes too
+            colors = list(class_colors(classes).values())
         with self.bars.hold_sync():
             self.bars.labels = classes
             self.bars.colors = colors
@@ -266,9 +292,12 @@ class SplitBalance(widgets.VBox):
             self.bars.y = np.vstack(
                 [[report.loc[c, f"{p}_count"] for p in _PARTS] for c in report.index]
             ).astype(float)
-        self.legend_html.value = legend_html(
-            f"clips in each part, by {self.label_column}:", dict(zip(classes, colors))
+        what = (
+            "positive windows in each part, by class:"
+            if self.target_columns is not None
+            else f"clips in each part, by {self.label_column}:"
         )
+        self.legend_html.value = legend_html(what, dict(zip(classes, colors)))
         self.moved_html.value = self._moved_text()
         self.counts_html.value = frame_html(self._counts_table(report))
         self.messages_html.value = messages_html(result.warnings, "warning") or messages_html(
