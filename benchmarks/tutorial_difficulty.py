@@ -66,6 +66,8 @@ def _what(row: pd.Series) -> str:
             parts.append("cut by an edge")
     if bool(row.get("nighthawk")):
         parts.append("nighthawk")
+    if not parts:
+        parts.append("call note only" if row.get("true_sound_type") == "call" else "no woodcock")
     return ", ".join(parts) + f" [{row.get('sounds', '?')}]"
 
 
