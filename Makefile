@@ -53,9 +53,11 @@ tutorial: venv
 
 # Benchmarks side by side with OpenSoundscape, which lives in its own venv (same torch).
 # `make bench BENCH_ARGS=--quick` for a smoke run; `BENCH_ARGS=--with-tutorial` adds it.
+# Then folder prediction at field scale (throughput, scaling, memory; PREDICT_ARGS).
 PEER_VENV := .venv-peer
 PEER_SPEC ?= $(TORCH_SPEC) opensoundscape==0.13.2
 BENCH_ARGS ?=
+PREDICT_ARGS ?= $(filter --quick,$(BENCH_ARGS))
 
 $(PEER_VENV)/.installed:
 	test -x $(PEER_VENV)/bin/python || $(PYTHON) -m venv $(PEER_VENV)
@@ -64,6 +66,7 @@ $(PEER_VENV)/.installed:
 
 bench: venv $(PEER_VENV)/.installed
 	$(PY) benchmarks/bench.py $(BENCH_ARGS)
+	$(PY) benchmarks/predict_scale.py $(PREDICT_ARGS)
 
 clean:
 	rm -rf runs .pytest_cache benchmarks/results

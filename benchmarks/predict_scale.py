@@ -13,11 +13,22 @@ Figures, each printed with its ratio:
   the tutorial's model (resnet18, 3x128x128) and a 3x224x224 resnet18 (random weights: the
   speed does not depend on them), with warm workers (bundle loaded, as in a long run);
 - scaling from 1 to 2 workers (one torch thread each) as efficiency: throughput with 2 over
-  twice the throughput with 1 (goal >= 0.8 where the machine has the cores);
-- peak memory (RSS) of a worker scoring a 1-hour file (goal < 1 GB);
+  twice the throughput with 1 (goal >= 0.8 where the machine has the cores), with what
+  explains the rest: the cores the workers really used (a worker's decoding thread runs
+  beside its torch thread, so one worker uses a little over one core) and the CPU of the
+  client and the local scheduler (same cores);
+- peak memory of a worker scoring a 1-hour file (goal < 1 GB): RSS (which counts every
+  shared library page the process touched, torch's CUDA build included), PSS (shared pages
+  divided among the processes that map them) and USS (pages of its own); what the file
+  added over the warm worker; and the peak of numpy/Python allocations during the file
+  (tracemalloc: audio blocks, spectrograms, image batches, scores);
 - with ``.venv-peer`` present (``make bench`` creates it), OpenSoundscape 0.13.2's
   ``CNN.predict`` on a recording of the same folder with the same single thread (goal: ours
-  >= 3x the peer); without it, the figures are printed without the peer ratio.
+  >= 3x the peer), per CPU-hour of wall time x threads and per CPU-hour used; without it,
+  the figures are printed without the peer ratio.
+
+The client, the local scheduler and this script's samplers share the cores with the
+workers; the table shows their CPU time (``client+sched CPU s``).
 
 Results also go to ``benchmarks/results/predict_scale.json``.
 """
@@ -77,15 +88,22 @@ def make_bundle(shape: list[int], path: Path) -> Path:
 
 
 class MemorySampler:
-    """Largest RSS and USS (unique pages) of some processes, sampled in a thread."""
+    """Largest RSS and USS (unique pages) of some processes, sampled in a thread.
 
-    def __init__(self, pids: list[int], every: float = 0.2) -> None:
+    USS and PSS (``full``) read ``/proc/PID/smaps``: ~15 ms of CPU for a worker with torch
+    loaded, a tenth of a core at 5 samples a second per worker, taken from the workers on
+    a small machine. Timed runs sample RSS only (microseconds).
+    """
+
+    def __init__(self, pids: list[int], every: float = 0.2, full: bool = True) -> None:
         import psutil
 
         self.procs = [psutil.Process(p) for p in pids]
         self.rss = {p.pid: 0 for p in self.procs}
         self.uss = {p.pid: 0 for p in self.procs}
+        self.pss = {p.pid: 0 for p in self.procs}
         self.every = every
+        self.full = full
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -93,11 +111,12 @@ class MemorySampler:
         while not self._stop.is_set():
             for p in self.procs:
                 try:
-                    m = p.memory_full_info()
+                    m = p.memory_full_info() if self.full else p.memory_info()
                 except Exception:  # a process that ended
                     continue
                 self.rss[p.pid] = max(self.rss[p.pid], m.rss)
-                self.uss[p.pid] = max(self.uss[p.pid], m.uss)
+                self.uss[p.pid] = max(self.uss[p.pid], getattr(m, "uss", 0))
+                self.pss[p.pid] = max(self.pss[p.pid], getattr(m, "pss", 0))
             self._stop.wait(self.every)
 
     def __enter__(self) -> MemorySampler:
@@ -119,8 +138,26 @@ def _cpu_seconds(pids: list[int]) -> float:
     return total
 
 
-def run_folder(client, bundle: Path, audio: Path, out: Path) -> dict:
-    """One timed ``predict_folder`` on warm workers (bundle loaded, kernels warmed)."""
+def _trace_start() -> None:
+    import tracemalloc
+
+    tracemalloc.start()
+
+
+def _trace_stop() -> int:
+    import tracemalloc
+
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return peak
+
+
+def run_folder(client, bundle: Path, audio: Path, out: Path, trace: bool = False) -> dict:
+    """One timed ``predict_folder`` on warm workers (bundle loaded, kernels warmed).
+
+    ``trace``: also the peak of numpy/Python allocations in the workers (tracemalloc, which
+    slows Python a little) and USS/PSS (which cost the sampler CPU); otherwise RSS only.
+    """
     from woodcock_widgets.workflow.folder_predict import predict_folder
     from woodcock_widgets.workflow.folder_worker import preload
 
@@ -128,10 +165,15 @@ def run_folder(client, bundle: Path, audio: Path, out: Path) -> dict:
     base = client.run(preload, str(bundle))  # every worker, not just the first one free
     assert all(v >= 1 for v in base.values())
     rss0 = max(_rss(pids).values())
+    if trace:
+        client.run(_trace_start)
     cpu0 = _cpu_seconds(pids)
-    with MemorySampler(pids) as mem, common.Clock() as c:
+    own0 = _cpu_seconds([os.getpid()])  # the client and, in a local cluster, the scheduler
+    with MemorySampler(pids, full=trace) as mem, common.Clock() as c:
         s = predict_folder(bundle, audio, out, client=client, progress=False, torch_threads=1)
     cpu = _cpu_seconds(pids) - cpu0
+    own = _cpu_seconds([os.getpid()]) - own0
+    traced = max(client.run(_trace_stop).values()) if trace else 0
     if s.failed or s.scored == 0:
         raise RuntimeError(f"benchmark run failed: {s}")
     cores = len(pids)  # one torch thread per worker
@@ -144,9 +186,12 @@ def run_folder(client, bundle: Path, audio: Path, out: Path) -> dict:
         "h_per_cpu_h": s.hours_scored / (c.seconds * cores / 3600),
         "h_per_used_cpu_h": s.hours_scored / (cpu / 3600) if cpu > 0 else None,
         "worker_cpu_s": cpu,
+        "client_scheduler_cpu_s": own,
         "rss_before_mb": rss0 / 2**20,
         "peak_rss_mb": max(mem.rss.values()) / 2**20,
         "peak_uss_mb": max(mem.uss.values()) / 2**20,
+        "peak_pss_mb": max(mem.pss.values()) / 2**20,
+        "traced_peak_mb": traced / 2**20 if trace else None,
     }
 
 
@@ -171,8 +216,13 @@ def peer_throughput(recording: Path, shape: list[int], batch_size: int) -> dict 
                       repeats=1, timeout=3600)  # fmt: skip
     finally:
         peer.close()
-    audio_s_per_s = r["clips_per_s"] * 2.0  # back-to-back 2 s clips
-    return {"clips_per_s": r["clips_per_s"], "h_per_cpu_h": audio_s_per_s}
+    audio_s = r["clips"] * 2.0  # back-to-back 2 s clips
+    used = r.get("cpu_seconds") or 0
+    return {
+        "clips_per_s": r["clips_per_s"],
+        "h_per_cpu_h": audio_s / r["seconds"],  # one thread: wall time is the CPU time given
+        "h_per_used_cpu_h": audio_s / used if used > 0 else None,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -189,6 +239,8 @@ def main(argv: list[str] | None = None) -> int:
         help="models measured on the long file",
     )
     p.add_argument("--quick", action="store_true", help="2 min of audio, a 5-min long file")
+    p.add_argument("--no-hour", action="store_true", help="skip the long-file memory runs")
+    p.add_argument("--no-peer", action="store_true", help="skip OpenSoundscape")
     p.add_argument("--keep", action="store_true", help="keep the generated audio and outputs")
     p.add_argument(
         "--out", type=Path, default=ROOT / "benchmarks" / "results" / "predict_scale.json"
@@ -230,16 +282,20 @@ def main(argv: list[str] | None = None) -> int:
                 r = run_folder(client, bundle, audio, work / f"out_{n_workers}_{bundle.stem}")
                 results["models"].setdefault(name, {})[f"{n_workers}w"] = r
     results["hour_file"] = {}
-    for name in args.hour_models:
+    for name in [] if args.no_hour else args.hour_models:
         cluster, _ = local_cluster(1, torch_threads=1)  # a fresh worker: its own peak only
         with cluster, Client(cluster) as client:
-            r = run_folder(client, bundles[name], hour.parent, work / f"hour_{name[-3:]}")
+            r = run_folder(
+                client, bundles[name], hour.parent, work / f"hour_{name[-3:]}", trace=True
+            )
         results["hour_file"][name] = {**r, "minutes": args.hour_minutes}
 
     peer_note = None if PEER_PY.exists() else f"{PEER_PY} not found (`make bench` creates it)"
+    peer_note = "skipped (--no-peer)" if args.no_peer else peer_note
     first = sorted(audio.rglob("*.wav"))[0]
     print(f"\n{'model':20} {'workers':>7} {'wall s':>7} {'h/wall-h':>9} {'h/CPU-h':>8} "
-          f"{'h/used CPU-h':>12} {'peer h/CPU-h':>12} {'ratio':>6}")  # fmt: skip
+          f"{'h/used CPU-h':>12} {'peer h/CPU-h':>12} {'ratio':>6} {'cores used':>10} "
+          f"{'client+sched CPU s':>18}")  # fmt: skip
     for name, runs in results["models"].items():
         peer = peer_throughput(first, MODELS[name], args.batch_size) if not peer_note else None
         runs["peer"] = peer
@@ -252,7 +308,8 @@ def main(argv: list[str] | None = None) -> int:
             print(
                 f"{name:20} {r['workers']:>7} {r['wall_s']:>7.1f} {r['h_per_wall_h']:>9.1f} "
                 f"{r['h_per_cpu_h']:>8.1f} {r['h_per_used_cpu_h'] or 0:>12.1f} "
-                f"{peer_v:>12.1f} {ratio or nan:>6.2f}"
+                f"{peer_v:>12.1f} {ratio or nan:>6.2f} {r['worker_cpu_s'] / r['wall_s']:>10.2f} "
+                f"{r['client_scheduler_cpu_s']:>18.1f}"
             )
         eff = runs["2w"]["h_per_wall_h"] / (2 * runs["1w"]["h_per_wall_h"])
         used = (runs["2w"]["h_per_used_cpu_h"] or 0) / (runs["1w"]["h_per_used_cpu_h"] or 1)
@@ -261,6 +318,13 @@ def main(argv: list[str] | None = None) -> int:
             f"{'':20} scaling 1 -> 2 workers: efficiency {eff:.2f} of linear (goal >= 0.8 with "
             f"{cpus} free cores); per used CPU-hour {used:.2f} of one worker's"
         )
+        if peer and peer.get("h_per_used_cpu_h") and runs["1w"]["h_per_used_cpu_h"]:
+            used_ratio = runs["1w"]["h_per_used_cpu_h"] / peer["h_per_used_cpu_h"]
+            runs["peer_used_ratio"] = used_ratio
+            print(
+                f"{'':20} per used CPU-hour: ours {runs['1w']['h_per_used_cpu_h']:.1f}, peer "
+                f"{peer['h_per_used_cpu_h']:.1f}: ratio {used_ratio:.2f} (goal >= 3)"
+            )
     if peer_note:
         print(f"\npeer: {peer_note}; figures printed without the peer ratio (goal >= 3x)")
     for name, h in results["hour_file"].items():
@@ -269,8 +333,11 @@ def main(argv: list[str] | None = None) -> int:
             f"  peak RSS {h['peak_rss_mb']:.0f} MB ({h['peak_rss_mb'] / 1024:.2f} of the goal; "
             f"{h['rss_before_mb']:.0f} MB before the file, model loaded: the file added "
             f"{h['peak_rss_mb'] - h['rss_before_mb']:.0f} MB)\n"
-            f"  peak USS {h['peak_uss_mb']:.0f} MB (pages of its own; the rest of RSS is shared "
-            f"libraries, torch's CUDA build, mapped once for all workers)\n"
+            f"  peak PSS {h['peak_pss_mb']:.0f} MB (shared pages divided among the processes "
+            f"mapping them), USS {h['peak_uss_mb']:.0f} MB (pages of its own; the rest of RSS is "
+            f"shared libraries, torch's CUDA build, mapped once for all workers)\n"
+            f"  numpy/Python allocations during the file peaked at "
+            f"{h['traced_peak_mb'] or 0:.0f} MB (tracemalloc; torch's activations not included)\n"
             f"  {h['wall_s']:.0f} s, {h['h_per_used_cpu_h'] or 0:.1f} h of audio per used CPU-hour"
         )
     best = results["models"]["tutorial 3x128x128"]["1w"]["h_per_cpu_h"]

@@ -268,3 +268,33 @@ def test_an_unknown_zero_shot_species_fails_before_any_embedding(birdnet, song_t
             zero_shot_species="American Woodcok",
         )
     assert not Path(tmp_path / "c").exists() and not (tmp_path / "run").exists()
+
+
+def test_cross_validated_C_regularizes_noise_and_not_signal():
+    """choose_C looks at the training rows only: pure noise gets a strong penalty, a clean
+    signal a weak one."""
+    from woodcock_widgets.ml.shallow_selection import CV_GRID, choose_C
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 40))
+    noise = rng.integers(0, 2, 60)
+    c_noise, losses = choose_C(X, noise, ["a", "b"])
+    assert set(losses) == set(CV_GRID) and losses[c_noise] == min(losses.values())
+    assert c_noise <= 0.01
+    signal = (X[:, 0] > 0).astype(int)
+    c_signal, _ = choose_C(X, signal, ["a", "b"])
+    assert c_signal >= 1.0
+
+
+def test_a_fit_with_C_cv_records_the_chosen_C(window_table, tmp_path):
+    from woodcock_widgets.ml.shallow_selection import CV_GRID
+
+    run = fit_embedding_classifier(
+        window_table, tmp_path / "run", embedder=ToyEmbedder(), cache_dir=tmp_path / "c",
+        C="cv", progress=False,
+    )  # fmt: skip
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["head"]["C"] == "cv"
+    assert run.record["head_C"] in CV_GRID and run.bundle.head.C == run.record["head_C"]
+    losses = {c: run.record[f"cv_log_loss_C{c:g}"] for c in CV_GRID}
+    assert losses[run.record["head_C"]] == min(losses.values())

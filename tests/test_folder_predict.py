@@ -201,6 +201,51 @@ def test_streaming_names_a_broken_file(tmp_path, random_bundle):
         assert str(f) in str(ei.value)
 
 
+def test_cpu_batches_are_bounded_by_input_size_with_the_same_scores(
+    tmp_path, random_bundle, monkeypatch
+):
+    import woodcock_widgets.ml.streaming as streaming
+
+    f = _write(tmp_path / "x.wav", 40.0, 3)
+    sizes = []
+    real = streaming.score_batch
+
+    def spy(prepared, x, raw=False):
+        sizes.append(len(x))
+        return real(prepared, x, raw)
+
+    monkeypatch.setattr(streaming, "score_batch", spy)
+    per_window_mb = 3 * 32 * 32 * 4 / 2**20
+    bounded = stream_recording(
+        random_bundle, f, precision="fp32", batch_size=32, batch_mb=7 * per_window_mb
+    )
+    assert sizes == [7, 7, 6]  # 20 windows, at most 7 per pass whatever batch_size asks
+    sizes.clear()
+    free = stream_recording(random_bundle, f, precision="fp32", batch_size=32, batch_mb=None)
+    assert sizes == [20]
+    np.testing.assert_allclose(
+        bounded[["absent", "present"]].to_numpy(),
+        free[["absent", "present"]].to_numpy(),
+        atol=1e-5,
+    )
+
+
+def test_streaming_memory_does_not_grow_with_the_file(tmp_path, random_bundle):
+    import tracemalloc
+
+    short = _write(tmp_path / "short.wav", 60.0, 4)
+    long = _write(tmp_path / "long.wav", 300.0, 5)  # 26 MB of float32 samples if held whole
+    peaks = {}
+    for f in (short, long):
+        tracemalloc.start()
+        df = stream_recording(random_bundle, f, precision="fp32", block_seconds=5.0)
+        peaks[f.name] = tracemalloc.get_traced_memory()[1] / 2**20
+        tracemalloc.stop()
+        assert len(df) == round(sf.info(str(f)).duration / 2)
+    assert peaks["long.wav"] < 8, peaks  # a few blocks and batches, not the recording
+    assert peaks["long.wav"] < peaks["short.wav"] + 4, peaks  # 5x the audio, ~same peak
+
+
 # ------------------------------------------------------------------------------- detections
 
 

@@ -12,7 +12,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "woodcock_widgets"
 WIDGETS = PACKAGE / "widgets"
-UI_PACKAGES = {"ipywidgets", "bqplot", "IPython"}
+UI_PACKAGES = {"ipywidgets", "bqplot", "IPython", "ipyevents"}
 
 
 def _sources(include_widgets: bool) -> list[Path]:

@@ -23,7 +23,7 @@ from woodcock_widgets.errors import LabelError
 from woodcock_widgets.ml.embedding_cache import EmbeddingCache
 from woodcock_widgets.ml.shallow import ShallowClassifier
 from woodcock_widgets.tables.windows import write_window_table
-from woodcock_widgets.workflow.label_store import LabelStore, LabelStoreLocked
+from woodcock_widgets.workflow.label_store import LabelStore, LabelStoreLocked, window_key
 from woodcock_widgets.workflow.labeling_loop import LabelingLoop, Query
 from woodcock_widgets.workflow.labeling_source import window_grid
 from woodcock_widgets.workflow.proposals import propose_rows
@@ -368,3 +368,96 @@ def test_killing_a_loop_between_answers_loses_no_answer(folder, tmp_path):
     ) as loop:  # fmt: skip
         assert loop.store.stale_lock["pid"] == proc.pid
         assert len(loop.store) == len(log)
+
+
+# ----------------------------------------------------------------- starting from a bundle
+def test_a_loop_starts_from_an_embedding_bundle_with_its_scores(folder, tmp_path):
+    from woodcock_widgets.ml.embedding_bundle import EmbeddingBundle
+
+    path, truth = folder
+    emb, cache = ToyEmbedder(), EmbeddingCache(tmp_path / "cache")  # noqa: F821
+    X = cache.embed_windows(emb, truth[["file", "start_time", "end_time"]], progress=False)
+    head = ShallowClassifier(["tone", "hum"], multi_label=True).fit(X, truth[["tone", "hum"]])
+    bundle = EmbeddingBundle.create(head, emb, 1.0)
+    bundle.save(tmp_path / "bundle.pt")
+    loop = LabelingLoop.from_bundle(
+        path, bundle, tmp_path / "labels.csv", tmp_path / "run", cache=cache, progress=False
+    )
+    with loop:
+        assert loop.classes == ["tone", "hum"] and len(loop.windows) == len(truth)
+        assert np.allclose(loop.scores, head.predict_proba(X), atol=1e-6)
+        assert loop.score_source == {"tone": "bundle", "hum": "bundle"}
+        page = loop.propose(5, "top")
+        assert truth.loc[page["window"], "tone"].all()  # the bundle's scores rank the page
+        _answer_page(loop, page, truth)
+        loop.refit()
+        assert loop.score_source["tone"].startswith("model")  # its own head, on its labels
+        assert loop.score_source["hum"] == "bundle"  # no labels yet: still the bundle's
+    saved = EmbeddingBundle.load(tmp_path / "bundle.pt", embedder=emb)  # a custom embedder
+    with LabelingLoop.from_bundle(  # the saved bundle; a class the bundle does not know
+        path, saved, tmp_path / "labels2.csv", tmp_path / "run2",
+        ["new", "hum"], cache=cache, progress=False,
+    ) as again:  # fmt: skip
+        assert np.allclose(again.scores[:, 1], head.predict_proba(X)[:, 1], atol=1e-6)
+        assert again.score_source == {"new": "none", "hum": "bundle"}
+
+
+def test_a_loop_starts_from_a_cnn_bundle_scoring_as_the_cnn_does(folder, tmp_path):
+    from woodcock_widgets.audio.preprocessing import Preprocessing
+    from woodcock_widgets.ml.bundle import ModelBundle
+    from woodcock_widgets.ml.models import build_model
+    from woodcock_widgets.ml.predict import predict
+
+    path, truth = folder
+    torch.manual_seed(0)
+    pre = Preprocessing(sample_rate=SR, clip_seconds=1.0, image_shape=(64, 64))
+    model = build_model("resnet18", 2, pretrained=False)
+    bundle = ModelBundle(model, "resnet18", {0: "tone", 1: "other"}, pre)
+    files = sorted(truth["file"].unique())[:2]
+    with LabelingLoop.from_bundle(
+        files, bundle, tmp_path / "labels.csv", tmp_path / "run", ["tone", "new"],
+        cache=EmbeddingCache(tmp_path / "cache"), progress=False,
+    ) as loop:  # fmt: skip
+        assert len(loop.windows) == 16  # the bundle's 1 s windows
+        expected = predict(bundle, files, precision="fp32")
+        assert np.allclose(loop.scores[:, 0], expected["tone"], atol=1e-4)
+        assert loop.score_source == {"tone": "bundle", "new": "none"}
+        assert np.allclose(loop.scores[:, 1], 0.5)
+
+
+# ------------------------------------------------------- rounds answered from a window table
+def test_rounds_answered_from_a_window_table(folder, tmp_path):
+    from woodcock_widgets.workflow.labeling_session import (
+        TableAnswers,
+        held_out_ap,
+        run_rounds,
+        start_examples,
+    )
+
+    path, truth = folder
+    files = sorted(truth["file"].unique())
+    held = truth[truth["file"] == files[-1]]
+    pool = truth[truth["file"] != files[-1]]
+    start = start_examples(pool, "tone", 3, seed=1)
+    assert len(start) == 3 and start["tone"].eq(1).all()
+    assert start.equals(start_examples(pool, "tone", 3, seed=1))
+    with pytest.raises(LabelError, match="has .* positive windows; 999 are needed"):
+        start_examples(pool, "tone", 999)
+    answers = TableAnswers(pool.drop(columns="hum").iloc[:-4])  # 4 windows it cannot answer
+    with _loop(tmp_path, pool[["file", "start_time", "end_time"]], start=start) as loop:
+        log: list[str] = []
+        table = run_rounds(loop, answers, 3, 6, "top", held_out=held, log=log.append)
+        assert list(table["round"]) == [0, 1, 2] and len(log) == 3 and "held-out AP" in log[0]
+        store = loop.store.log()
+        assert table["labels"].iloc[-1] == (store["status"] == "labeled").sum()
+        rounds = store[store["strategy"] == "top"]
+        assert len(rounds) == 18
+        for r in rounds.to_dict("records"):  # each answer is the table's
+            key = window_key(r["file"], r["start_time"], r["end_time"])
+            want = answers.truth.get(key)
+            got = None if r["status"] == "skip" else int(r["present"] == "tone")
+            assert got == (None if want is None else want["tone"])
+        assert table["held_out_ap"].between(0, 1).all()
+        assert held_out_ap(loop, held) == pytest.approx(table["held_out_ap"].iloc[-1])
+        first = rounds[(rounds["round"] == 0) & (rounds["status"] == "labeled")]
+        assert table["page_precision"].iloc[0] == pytest.approx(first["present"].eq("tone").mean())

@@ -35,9 +35,11 @@ def test_unknown_architecture_is_named():
         build_model("vgg99", 2, pretrained=False)
 
 
-def test_one_class_is_refused():
-    with pytest.raises(ModelError, match="at least 2"):
-        build_model("resnet18", 1, pretrained=False)
+def test_one_output_is_a_detector_and_none_is_refused():
+    model = build_model("resnet18", 1, pretrained=False)  # one sigmoid: multi-label training
+    assert model.fc.out_features == 1
+    with pytest.raises(ModelError, match="at least 1"):
+        build_model("resnet18", 0, pretrained=False)
 
 
 def test_missing_weights_offline_gives_clear_error(empty_torch_home):

@@ -171,6 +171,46 @@ def test_bundle_records_multi_label_and_thresholds_and_the_best_map_epoch(ml_run
     assert detection_thresholds(best) == thresholds  # predict and detections use them
 
 
+def test_the_runs_valid_csv_reads_back_as_a_window_table(ml_run):
+    # valid.csv holds window_classes beside the class columns; evaluation reads it back
+    from woodcock_widgets.ml.evaluation import evaluate_bundle
+    from woodcock_widgets.tables.windows import read_window_table
+
+    written = pd.read_csv(ml_run / "valid.csv")
+    assert "window_classes" in written.columns
+    back = read_window_table(ml_run / "valid.csv")
+    assert list(back.columns) == ["file", "start_time", "end_time", "song", "call"]
+    assert (
+        back[["song", "call"]].to_numpy().tolist() == written[["song", "call"]].to_numpy().tolist()
+    )
+    result = evaluate_bundle(ModelBundle.load(ml_run / "best.pt"), ml_run / "valid.csv")
+    assert result.rows.classes == ["song", "call"] and len(result.scores) == len(written)
+    assert result.metrics["positives"].tolist() == written[["song", "call"]].sum().tolist()
+
+
+def test_results_review_of_a_multilabel_window_run(ml_run):
+    from woodcock_widgets.ml.evaluation import evaluate_bundle
+    from woodcock_widgets.widgets import ResultsReview
+
+    review = ResultsReview.from_run(ml_run)
+    valid = pd.read_csv(ml_run / "valid.csv")
+    assert review.multi_label and review.windows and len(review.df) == len(valid)
+    assert review.class_names == ["song", "call"] and review.inspector.offset_column == "start_time"
+    scores = evaluate_bundle(review.bundle, ml_run / "valid.csv").scores
+    np.testing.assert_allclose(review.scores.scores, scores, atol=1e-6)  # read from start_time
+    for code, name in enumerate(["song", "call"]):
+        review.positive = code
+        truth = valid[name].to_numpy().astype(bool)
+        hit = review.scores.scores[:, code] >= review.threshold
+        expected = [
+            [(~truth & ~hit).sum(), (~truth & hit).sum()],
+            [(truth & ~hit).sum(), (truth & hit).sum()],
+        ]
+        assert review.confusion.tolist() == expected
+        assert review.heatmap.row.tolist() == [f"not {name}", name]
+    assert review.errors.messages == []
+
+
 def test_predict_gives_one_sigmoid_score_per_class(ml_run, small_data, tmp_path):
     bundle = ModelBundle.load(ml_run / "best.pt")
     clips = pd.read_csv(small_data)["filename"].iloc[:3]
@@ -185,6 +225,25 @@ def test_predict_gives_one_sigmoid_score_per_class(ml_run, small_data, tmp_path)
     values = scores[["song", "call"]].to_numpy()
     assert ((values > 0) & (values < 1)).all()
     assert not np.allclose(values.sum(axis=1), 1.0)  # independent sigmoids, not a softmax
+
+
+def test_one_class_trains_as_a_one_sigmoid_detector(window_csv, tmp_path):
+    table = prepare_windows(window_csv, classes=["song"])
+    assert table.multi_label  # one class: windows without a song are all-zero rows
+    trainer = new_trainer(
+        table, tmp_path / "run", TrainingConfig(epochs=1, batch_size=8),
+        pretrained=False, preprocessing=WINDOW_PRE,
+    )  # fmt: skip
+    trainer.fit()
+    assert trainer.status == "finished"
+    history = pd.read_csv(tmp_path / "run" / "history.csv")
+    assert history["valid_map"].equals(history["valid_ap_song"])
+    best = ModelBundle.load(tmp_path / "run" / "best.pt")
+    assert best.class_names == ["song"] and best.extra["multi_label"] is True
+    assert set(best.extra["thresholds"]) == {"song"}
+    songs = table.df.loc[table.df["song"] == 1, ["file", "start_time", "end_time", "song"]]
+    with pytest.raises(LabelError, match="two classes or more"):
+        prepare_windows(songs, multi_label=False)  # no one-way softmax
 
 
 def test_resume_of_a_multilabel_run(ml_run, tmp_path):

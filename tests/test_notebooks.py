@@ -370,3 +370,21 @@ def test_a_finished_run_resumes_without_running_anything(smoke_run):
     assert sum("already done, skipped" in line for line in lines) == len(STAGES)
     after = {p: p.stat().st_mtime_ns for p in marks}
     assert [p.name for p in marks if after[p] != marks[p]] == []
+
+
+@pytest.mark.notebook
+@pytest.mark.slow
+def test_chain_trains_on_bird_embeddings_through_the_training_control(tmp_path, birdnet):
+    """``method = "embeddings"``: notebook 04's TrainingControl fits the head, 05 reviews it."""
+    run_dir = tmp_path / "embeddings"
+    run_tutorial(run_dir, {"preset": "smoke", "method": "embeddings"}, log=None)
+    history = pd.read_csv(run_dir / "training" / "history.csv")
+    assert len(history) == 1  # one fitting step, not epochs
+    assert {"valid_map", "zero_shot_ap", "head_C"} <= set(history.columns)
+    nb = nbformat.read(run_dir / "notebooks" / "04_train.ipynb", as_version=4)
+    printed = "".join(
+        out.get("text", "") for cell in nb.cells if cell.cell_type == "code" for out in cell.outputs
+    )
+    assert "training finished after 1 epoch(s)" in printed
+    assert "train_embeddings" not in "".join(cell.source for cell in nb.cells)
+    assert (run_dir / "valid_predictions.csv").is_file()  # 05 scored with the embedding bundle

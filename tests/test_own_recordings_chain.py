@@ -89,6 +89,18 @@ EXPECTED_PARAMETERS = {
     },
     "03_evaluate": {"run_dir", "threshold"},
     "04_predict": {"run_dir", "recordings", "threshold", "overlap", "workers"},
+    "05_labeling_loop": {
+        "run_dir",
+        "labeling_class",
+        "start_from",
+        "examples",
+        "recordings",
+        "answers",
+        "rounds",
+        "page_size",
+        "strategy",
+        "seed",
+    },
 }
 
 
@@ -421,6 +433,76 @@ def test_04_scanned_the_validation_recordings_into_detections_and_raven_tables(c
     assert [t.name for t in tables] == [f"{Path(f).name}.selections.txt" for f in scanned]
     header = tables[0].read_text().splitlines()[0].split("\t")
     assert {"Begin Time (s)", "End Time (s)", "Annotation"} <= set(header)
+
+
+@pytest.mark.slow
+@pytest.mark.notebook
+def test_05_ran_labeling_rounds_answered_from_the_annotations(chain_run):
+    from woodcock_widgets.workflow.label_store import LabelStore, window_key
+
+    run = OwnRecordingsRun(chain_run)
+    declared = pm.inspect_notebook(str(NOTEBOOKS / "05_labeling_loop.ipynb"))
+    rounds = int(declared["rounds"]["default"])
+    page = own_recordings.PRESETS["smoke"]["page_size"]
+    log = LabelStore(run.answers_csv, lock=False).log()
+    start = log[log["strategy"] == "start"]
+    assert len(start) == int(declared["examples"]["default"])
+    assert (start["present"] == CLASSES[0]).all()  # the first class, by default
+    answered = log[log["strategy"] == "top"]
+    assert sorted(answered["round"].unique()) == list(range(rounds))
+    assert len(answered) == rounds * page
+    assert (answered["status"] == "labeled").all()  # every training window is annotated
+    # the answers are the annotations': notebook 1's windows, standing in for the person
+    windows = read_window_table(run.windows_csv)
+    truth = {window_key(*w[:3]): w[3] for w in windows[[*WINDOW_COLUMNS, CLASSES[0]]].values}
+    for r in answered.itertuples():
+        assert int(r.present == CLASSES[0]) == truth[window_key(r.file, r.start_time, r.end_time)]
+    # only training recordings were proposed; the kept-aside ones measure the held-out AP
+    train = set(read_window_table(run.train_windows_csv)["file"])
+    assert set(answered["file"]) <= {str(Path(f)) for f in train}
+    metrics = pd.read_csv(run.labeling_dir / "rounds.csv")
+    assert list(metrics["round"]) == list(range(rounds))
+    precision = metrics[f"{CLASSES[0]}/page_precision"]
+    assert precision.between(0, 1).all()
+    # the notebook printed each round, and ends with the grid for a person to go on
+    executed = nbformat.read(run.executed_notebook(run.stages[-1]), as_version=4)
+    outputs = [o for c in executed.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    printed = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
+    assert all(f"round {r}: " in printed for r in range(rounds)) and "held-out AP" in printed
+    views = [o for o in outputs if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
+    assert views, "the LabelingGrid was not displayed"
+
+
+@pytest.mark.slow
+@pytest.mark.notebook
+def test_05_starts_from_the_trained_model_too(chain_run, tmp_path, monkeypatch):
+    import shutil
+
+    from woodcock_widgets.tutorial.own_recordings_labeling import open_loop
+    from woodcock_widgets.workflow.labeling_session import TableAnswers, run_rounds
+
+    monkeypatch.setenv("WOODCOCK_CACHE", str(chain_run.parent / "cache"))  # the chain's
+    copy = tmp_path / "run"
+    shutil.copytree(chain_run, copy, ignore=shutil.ignore_patterns("labeling"))
+    run = OwnRecordingsRun(copy)
+    with pytest.raises(TutorialError, match="start_from must be one of"):
+        open_loop(run, start_from="bundle")
+    with pytest.raises(TutorialError, match="labeling_class 'zz' is not a class"):
+        open_loop(run, "zz")
+    loop = open_loop(run, CLASSES[1], start_from="model")
+    with loop:
+        scores = loop.scores[:, 0]
+        assert loop.score_source == {CLASSES[1]: "bundle"} and loop.cache.model_calls == 0
+        bundle = ModelBundle.load(run.training.best)
+        expected = bundle.score_windows(loop.windows)[:, CLASSES.index(CLASSES[1])]
+        assert np.allclose(scores, expected, atol=1e-5)
+        table = run_rounds(loop, TableAnswers(run.windows_csv), 1, 10, held_out=None, log=None)
+        assert table["labels"].iloc[0] == 10 and loop.score_source[CLASSES[1]].startswith("model")
+    again = open_loop(run, CLASSES[1], start_from="model")  # a cell run again continues
+    assert again.round == 1 and len(again.store) == 10
+    third = open_loop(run, CLASSES[1], start_from="model")  # closed `again`, or it was refused
+    assert third.round == 1
+    third.close()
 
 
 @pytest.mark.slow

@@ -116,3 +116,46 @@ def test_several_classes_get_a_class_chooser(tmp_path):
         assert (log.iloc[-1].classes, log.iloc[-1].present) == ("tone;hum", "hum")
         grid.mark_rest_absent()
         assert list(lp.store.log()["present"].tail(2)) == ["", ""]
+
+
+def _key(card, key: str) -> None:
+    """A key press over a card, as ipyevents' front end sends it to the kernel."""
+    card.keys._handle_mouse_msg(None, {"type": "keydown", "key": key, "event": "keydown"}, [])
+
+
+def test_keys_over_a_card_answer_it(loop, tmp_path):
+    grid = LabelingGrid(loop, page_size=5)
+    card = grid.cards[0]
+    assert card.keys.source is card.box and card.keys.watched_events == ["keydown"]
+    before = len(loop.store)
+    _key(grid.cards[0], "1")
+    _key(grid.cards[1], "A")  # either case
+    _key(grid.cards[2], "s")
+    _key(grid.cards[3], "x")  # means nothing
+    _key(grid.cards[0], "2")  # already answered: ignored, no second answer
+    assert grid.errors.messages == []
+    assert [c.answer for c in grid.cards[:4]] == ["present", "absent", "skip", None]
+    log = LabelStore(tmp_path / "labels.csv", lock=False).log()
+    assert len(log) == before + 3
+    assert list(log["present"].tail(3)) == ["tone", "", ""]
+    assert list(log["status"].tail(3)) == ["labeled", "labeled", "skip"]
+    assert log.iloc[-3].start_time == grid.cards[0].row["start_time"]
+
+
+def test_keys_toggle_classes_and_save_with_several_classes(tmp_path):
+    make_folder(tmp_path / "audio")
+    with LabelingLoop(
+        tmp_path / "audio", 1.0, ToyEmbedder(), tmp_path / "labels.csv", tmp_path / "run",
+        ["tone", "hum"], cache=EmbeddingCache(tmp_path / "cache"), progress=False,
+    ) as lp:  # fmt: skip
+        grid = LabelingGrid(lp, page_size=2)
+        card = grid.cards[0]
+        _key(card, "2")
+        assert [t.value for t in card.class_toggles] == [False, True] and card.answer is None
+        _key(card, "9")  # no 9th class
+        _key(card, "Enter")
+        assert card.answer == "hum" and grid.errors.messages == []
+        _key(grid.cards[1], "s")
+        log = lp.store.log()
+        assert (log.iloc[-2].classes, log.iloc[-2].present) == ("tone;hum", "hum")
+        assert log.iloc[-1].status == "skip"

@@ -390,3 +390,105 @@ def test_every_action_answers_within_half_a_second(given, windows):
         start = time.perf_counter()
         action()
         assert time.perf_counter() - start < 0.5, name
+
+
+# ------------------------------- per-class PR curves, multi-class and multi-label reviews
+def _stand_in(names):
+    import torch
+
+    return ModelBundle(torch.nn.Identity(), "resnet18", dict(enumerate(names)))
+
+
+def test_pr_curve_follows_the_chosen_class_of_a_multi_class_run(small_data, tmp_path):
+    from woodcock_widgets.ml.evaluation import per_class_metrics, pr_curve
+
+    df = read_labels(small_data)
+    names = ["call", "na", "song"]
+    y = np.array([names.index(v) for v in df["sound_type"]])
+    rng = np.random.default_rng(1)
+    raw = rng.uniform(0, 1, (len(df), 3)) + 1.5 * np.eye(3)[y] * rng.uniform(0, 1, (len(df), 1))
+    scores = ClipScores(df, raw / raw.sum(axis=1, keepdims=True), y, names)
+    review = ResultsReview(
+        _stand_in(names), df, label_column="sound_type", scores=scores,
+        corrections_path=tmp_path / "c.csv",
+    )  # fmt: skip
+    assert review.heatmap.row.tolist() == names and review.confusion.shape == (3, 3)
+    aps = per_class_metrics(y, scores.scores, names)["ap"]
+    drawn = {}
+    for code, name in enumerate(names):
+        review.positive = code
+        precision, recall, _ = pr_curve(y, scores.scores, code)
+        assert sorted(review.pr_lines.x.tolist()) == sorted(recall.tolist())
+        assert sorted(review.pr_lines.y.tolist()) == sorted(precision.tolist())
+        assert f"<b>{name}</b>: AP {aps[name]:.3f}" in review.pr_html.value
+        m = review.threshold_metrics
+        if m["tp"] + m["fp"]:
+            assert review.pr_point.x.tolist() == [m["recall"]]
+        np.testing.assert_array_equal(review.heatmap.color, scores.confusion(code, 0.5))
+        drawn[name] = (review.pr_lines.x.tolist(), review.pr_lines.y.tolist())
+    assert drawn["call"] != drawn["song"]  # another class, another curve
+    rows = review.select_cell("song", "na")
+    assert len(rows) == scores.confusion(2, 0.5)[2, 1]
+
+
+@pytest.fixture
+def multi(tmp_path):
+    """A multi-label review of 8 windows with given scores (two classes, one empty window)."""
+    from woodcock_widgets.ml.window_scores import WindowScores
+
+    df = pd.DataFrame(
+        {
+            "file": [str(tmp_path / "r.wav")] * 8,
+            "start_time": np.arange(8.0),
+            "end_time": np.arange(8.0) + 1,
+            "song": [1, 1, 1, 0, 0, 0, 1, 0],
+            "call": [0, 1, 0, 1, 1, 0, 0, 0],
+        }
+    )
+    s = np.array(
+        [[0.9, 0.1], [0.8, 0.7], [0.3, 0.2], [0.6, 0.9], [0.1, 0.4], [0.2, 0.1], [0.7, 0.3],
+         [0.4, 0.6]]
+    )  # fmt: skip
+    y = df[["song", "call"]].to_numpy().astype(bool)
+    scores = WindowScores(df, s, y, ["song", "call"])
+    bundle = _stand_in(["song", "call"])
+    bundle.extra["multi_label"] = True
+    return ResultsReview(bundle, df, scores=scores, positive_class="song")
+
+
+def test_multi_label_confusion_is_the_chosen_class_two_by_two(multi):
+    review = multi
+    assert review.multi_label and review.windows and review.filename_column == "file"
+    assert review.heatmap.row.tolist() == ["not song", "song"]
+    # song at 0.5: tp rows 0,1,6; fn row 2; fp row 3; tn rows 4,5,7
+    assert review.confusion.tolist() == [[3, 1], [1, 3]]
+    assert review.count_labels.text.tolist() == ["3", "1", "1", "3"]
+    assert review.select_cell("song", "not song") == [2]  # the missed song
+    assert "(false negatives)" in review.cell_html.value and "1 window(s)" in review.cell_html.value
+    assert review.inspector.df.loc[2, "true"] == "song" and review.inspector.rows == [2]
+    assert review.inspector.df.loc[1, "true"] == "song+call"
+    review.positive = 1  # call: another 2x2, other names, other counts
+    assert review.heatmap.row.tolist() == ["not call", "call"]
+    assert review.count_labels.x.tolist()[:2] == ["not call", "call"]
+    # call at 0.5: tp rows 1,3; fn row 4; fp row 7; tn rows 0,2,5,6
+    assert review.confusion.tolist() == [[4, 1], [1, 2]]
+    np.testing.assert_array_equal(review.heatmap.color, [[4, 1], [1, 2]])
+    assert review.cell_rows == [4] and review.inspector.df.loc[4, "predicted"] == "not call"
+    review.threshold = 0.35  # row 4 (0.4) is now found: no call is missed
+    assert review.confusion.tolist() == [[4, 1], [0, 3]] and review.cell_rows == []
+    assert "mean AP (all classes)" in review.metrics_html.value
+
+
+def test_multi_label_pr_curve_per_class_and_no_relabel(multi):
+    from woodcock_widgets.ml.evaluation import pr_curve
+
+    review = multi
+    y = review.scores.y_true
+    for code in (0, 1):
+        review.positive = code
+        precision, recall, _ = pr_curve(y, review.scores.scores, code)
+        assert sorted(review.pr_lines.x.tolist()) == sorted(recall.tolist())
+        assert sorted(review.pr_lines.y.tolist()) == sorted(precision.tolist())
+    assert review.class_metrics.loc["call", "positives"] == 3
+    with pytest.raises(LabelError, match="per clip"):
+        review.relabel("song")

@@ -168,6 +168,7 @@ def test_start_stop_resume_and_the_run_folder(tmp_path, few_clips, tiny_preproce
     assert_curves_match(c, csv)
     assert c.total_progress.value == 3
     assert "finished: 3 of 3 epochs" in c.status_html.value
+    assert not c.plots.shows_pr and len(c.plots.pr_curve.x) == 0  # the CNN path draws none
     assert c.errors.messages == []
 
 
@@ -339,3 +340,58 @@ def test_finished_run_offers_continue_with_new_settings_and_a_new_run(
     assert pd.read_csv(tmp_path / "training-2" / "history.csv")["epoch"].tolist() == [1]
     assert pd.read_csv(run / "history.csv")["epoch"].tolist() == [1, 2]  # left as it was
     assert c.errors.messages == []
+
+
+def test_an_embeddings_fit_shows_its_one_step_and_the_validation_pr_curve(
+    tmp_path, few_clips, trained_run
+):
+    """method="embeddings": one step in the curves, then the validation PR curve; no Continue.
+
+    The embedder is a real one: the CNN of the ``trained_run`` fixture (its layer before the
+    classifier), so the test needs no extra and runs in seconds.
+    """
+    from sklearn.metrics import precision_recall_curve
+
+    from woodcock_widgets.ml.embedders import BundleEmbedder
+    from woodcock_widgets.ml.embedding_bundle import EmbeddingBundle
+
+    embedder = BundleEmbedder(trained_run / "best.pt")
+    c = TrainingControl.for_table(
+        tmp_path / "run",
+        few_clips,
+        method="embeddings",
+        embedder=embedder,
+        cache_dir=tmp_path / "cache",
+        epochs=5,
+        learning_rate=0.01,
+        pretrained=False,
+        augment=False,  # a CNN option: accepted, and does not apply
+    )
+    assert c.one_step and not c.plots.shows_pr and len(c.plots.pr_curve.x) == 0
+    assert c.epochs_input.disabled and c.learning_rate_input.disabled
+    assert c.pretrained_input.disabled and not c.start_button.disabled
+    c.start_button.click()
+    history = c.wait(timeout=120)
+    assert c.status == "finished" and len(history) == 1 and c.errors.messages == []
+    # the fit is the one step of the curves and of the progress bar
+    csv = pd.read_csv(c.folder.history_path)
+    assert csv["epoch"].tolist() == [1]
+    assert_curves_match(c, csv)
+    assert c.total_progress.value == c.total_progress.max == 1
+    assert "finished: 1 of 1 epochs" in c.status_html.value
+    # the validation precision-recall curve of the positive class, from the fit's scores
+    run = c.trainer.result
+    positive = run.bundle.positive_class
+    k = run.bundle.class_names.index(positive)
+    precision, recall, _ = precision_recall_curve(run.valid_truth == k, run.valid_scores[:, k])
+    assert c.plots.shows_pr and positive in c.plots.pr_figure.title
+    np.testing.assert_allclose(c.plots.pr_curve.x, recall)
+    np.testing.assert_allclose(c.plots.pr_curve.y, precision)
+    assert len(c.plots.pr_curve.x) >= 2 and c.plots.pr_curve.x[0] == 1.0
+    assert isinstance(EmbeddingBundle.load(c.folder.best), EmbeddingBundle)
+    # one step: no Continue (New run fits again)
+    assert c.resume_button.disabled and "one step" in c.resume_button.tooltip
+    with pytest.raises(TrainingError, match="one step"):
+        c.resume()
+    assert not c.new_run_button.disabled
+    assert TrainingControl.from_run(c.folder.path).one_step  # the folder records its method

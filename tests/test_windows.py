@@ -210,3 +210,28 @@ def test_read_window_table_errors(tmp_path):
         read_window_table(tmp_path / "none.csv")
     ok = read_window_table(table("file,start_time,end_time,a\nx.wav,0,1,1.0\n"))
     assert ok["a"].tolist() == [1] and ok["file"].iloc[0] == str(tmp_path / "x.wav")
+
+
+@pytest.mark.parametrize("multi_label", [True, False])
+def test_a_prepared_table_reads_back_with_its_classes_only(tmp_path, multi_label):
+    # what a run folder's valid.csv holds: the class columns plus window_classes (and the
+    # NumericLabels codes for single-target); read back, the added columns are not classes
+    from woodcock_widgets.tables.labeled import CODE_COLUMN, prepare_windows
+
+    windows = pd.DataFrame(
+        {
+            "file": [str(tmp_path / "r.wav")] * 3,
+            "start_time": [0.0, 1.0, 2.0],
+            "end_time": [1.0, 2.0, 3.0],
+            "song": [1, 0, 1],
+            "call": [0, 1, int(multi_label)],
+        }
+    )
+    prepared = prepare_windows(windows, multi_label=multi_label).df
+    assert "window_classes" in prepared.columns
+    assert (CODE_COLUMN in prepared.columns) is not multi_label
+    back = read_window_table(write_window_table(prepared, tmp_path / "valid.csv"))
+    assert list(back.columns) == ["file", "start_time", "end_time", "song", "call"]
+    pd.testing.assert_frame_equal(back, windows)
+    again = prepare_windows(tmp_path / "valid.csv", multi_label=multi_label)
+    assert again.classes == ("song", "call") and again.df.equals(prepared)

@@ -20,6 +20,7 @@ from labdriver import (
     error_outputs,
     open_notebook,
     output_with,
+    polyline_points,
     run_all_and_wait,
     shutdown_kernels,
     widget_console_errors,
@@ -189,6 +190,21 @@ def test_review_names_in_full_readable_counts_and_a_compact_grid(
         assert fill == ("rgb(255, 255, 255)" if dark else "rgb(17, 17, 17)"), (value, fill)
     shoot(matrix, "confusion_matrix")
     shoot(review, "review_given_scores")
+
+    # the chosen class's precision–recall curve is drawn, and another class draws another
+    recall_axis = page.locator(".axis text.axislabel", has_text=re.compile("^recall$"))
+    pr = review.locator(".bqplot.figure", has=recall_axis).first
+    curve = pr.locator(".curve path.line").first
+    curve.wait_for(timeout=15_000)
+    assert polyline_points(curve) > 2 and clipped_texts(pr) == []
+    drawn = curve.get_attribute("d")
+    review.locator(".widget-dropdown select").first.select_option(label=NAMES[0])
+    deadline = time.monotonic() + 15
+    while curve.get_attribute("d") == drawn and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert curve.get_attribute("d") != drawn
+    assert review.get_by_text(re.compile(f"^{NAMES[0]}: AP ")).is_visible()
+    review.locator(".widget-dropdown select").first.select_option(label=NAMES[1])
 
     # a click in the middle of a cell, where its count is drawn, selects that cell
     line = review.locator(".widget-html", has_text=re.compile(r"^(all \d+ clips|true )"))

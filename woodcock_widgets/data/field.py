@@ -2,11 +2,11 @@
 
 What makes it harder than ``easy`` (see :func:`field_clip`):
 
-* **loudness**: a song's peent is anywhere from loud to barely above the noise (one song in
-  twenty is barely audible, one in ten quiet);
+* **loudness**: a song's peent is anywhere from loud to barely above the noise (about one song
+  in sixteen is barely audible, one in eight quiet);
 * **clip edges**: one song in ten is cut by the start or the end of the clip;
 * **the confuser**: a Common Nighthawk's "peent" — nasal and buzzy in the same band, a little
-  higher and harsher — in one clip in ten without a woodcock (and a few with one);
+  higher and harsher — in about one clip in eight without a woodcock (and a few with one);
 * **ambience, whatever the label**: frog choruses (peeper whistles and chorus-frog trills at
   2-3.5 kHz, right in the peent's band), insect choruses, rain, strong wind, other birds;
   sounds overlap freely;
@@ -58,14 +58,14 @@ RECIPE = {
     "birds": (0.2, 0.5, 0.0, 25.0),
     "whistle": (0.0, 0.15, 3.0, 20.0),
     "clicks": (0.1, 0.15, 5.0, 20.0),
-    "faint_song": (0.05, -6.0, 0.0),  # (share of songs, dB range): barely audible
-    "quiet_song": (0.1, 0.0, 8.0),
+    "faint_song": (0.06, -6.0, 0.0),  # (share of songs, dB range): barely audible
+    "quiet_song": (0.12, 0.0, 8.0),
     "clear_song": (8.0, 30.0),  # the rest
     "song_start": (0.05, 60.0),  # anywhere in the clip ...
     "cut_song": 0.1,  # ... or cut by its start or end
     "two_songs": 0.1,
     "nighthawk_with_song": 0.05,
-    "nighthawk_absent": 0.1,
+    "nighthawk_absent": 0.12,
     "nighthawk_level": (0.0, 22.0),
     "nighthawk_fc": (2900.0, 4400.0),
     "nighthawk_dur": (0.15, 0.3),

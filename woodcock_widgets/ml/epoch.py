@@ -17,8 +17,9 @@ import torch
 from ..errors import TrainingError
 from .batching import Stopped, batch_indices, prefetch
 from .batchnorm import recalibrate_batchnorm
+from .class_metrics import DEFAULT_THRESHOLD, per_class_metrics
 from .datasets import AudioClipDataset
-from .evaluation import DEFAULT_THRESHOLD, history_columns, per_class_metrics
+from .history_columns import history_columns
 from .metrics import classification_metrics
 from .multilabel import chosen_thresholds, logits_of, multilabel_metrics
 from .predict import score_batches
@@ -156,7 +157,7 @@ def validation_record(trainer: Trainer, scores: np.ndarray, labels: np.ndarray) 
 
     Accuracy, precision, recall and F1 (macro and per class: the arg-max for single-target,
     ``score >= 0.5`` for multi-label), then ``valid_map`` and one ``valid_ap_<class>``
-    (:func:`~woodcock_widgets.ml.evaluation.history_columns`). Multi-label: the F1-optimal
+    (:func:`~woodcock_widgets.ml.history_columns.history_columns`). Multi-label: the F1-optimal
     threshold of each target class on these scores becomes ``trainer.thresholds`` (the
     epoch's bundle records it).
     """

@@ -3,7 +3,7 @@
 Also the score-based metrics of one class (one-vs-rest): :func:`average_precision`,
 :func:`roc_auc` and the F1-optimal threshold :func:`best_f1_threshold`. Where a metric is
 undefined for the labels given (no positive, or only one label value) they return NaN
-rather than a number or a warning; :mod:`woodcock_widgets.ml.evaluation` builds the
+rather than a number or a warning; :mod:`woodcock_widgets.ml.class_metrics` builds the
 per-class tables on them.
 """
 

@@ -169,7 +169,9 @@ def build_model(
     arch : str
         One of :data:`ARCHITECTURES` (the tutorial: ``resnet18``).
     num_classes : int
-        Output classes.
+        Output classes. One output is a one-class detector (one sigmoid, multi-label
+        training); a softmax needs two, which the table readers check
+        (:func:`~woodcock_widgets.tables.labeled.prepare_windows`, the splits).
     pretrained : bool
         Start from ImageNet weights.
     weights_path : str or path-like, optional
@@ -190,8 +192,8 @@ def build_model(
         raise ValueError(
             f"on_missing_weights must be 'error' or 'random', got {on_missing_weights!r}"
         )
-    if int(num_classes) < 2:
-        raise ModelError(f"num_classes must be at least 2, got {num_classes}")
+    if int(num_classes) < 1:
+        raise ModelError(f"num_classes must be at least 1, got {num_classes}")
     model = _constructor(arch)(weights=None)
     if pretrained or weights_path is not None:
         path = resolve_pretrained_weights(arch, weights_path, allow_download)

@@ -22,6 +22,7 @@ from ..tables.corrections import add_correction, read_corrections, write_correct
 from ..tables.labeled import CODE_COLUMN
 from .bundle import ModelBundle
 from .metrics import classification_metrics, confusion, threshold_metrics
+from .table_scoring import score_table
 
 __all__ = [
     "ClipScores",
@@ -242,6 +243,9 @@ def score_clips(
 ) -> ClipScores:
     """Score every clip of a labeled table with a model bundle (as validation does).
 
+    The scores are :func:`~woodcock_widgets.ml.table_scoring.score_table`'s (the one way a
+    model scores a table, which evaluation uses too), with the table's true codes.
+
     Parameters
     ----------
     bundle : ModelBundle
@@ -257,7 +261,7 @@ def score_clips(
     device : str
         Where to run the model.
     precision : {"auto", "fp32", "bf16", "fp16"}
-        Autocast precision (see :func:`~woodcock_widgets.predict.score_batches`); float32
+        Autocast precision (see :func:`~woodcock_widgets.ml.predict.score_batches`); float32
         by default, so review scores are exact.
 
     Returns
@@ -271,28 +275,9 @@ def score_clips(
     LabelError
         Labels that do not fit the model's classes.
     """
-    from .datasets import AudioClipDataset
-    from .predict import score_batches
-
     names = bundle.class_names
-    y_true = true_codes(df, names, label_column)
-    if hasattr(bundle, "score_clips"):  # EmbeddingBundle: embedder + shallow head
-        return ClipScores(df, bundle.score_clips(df, filename_column), y_true, list(names))
-    ds = AudioClipDataset(
-        df,
-        label_dict=bundle.label_dict,
-        label_column=None,
-        filename_column=filename_column,
-        preprocessing=bundle.preprocessing,
-        cache=False,
-    )
-    step = max(int(batch_size), 1)
-
-    def batches(channels_last: bool):
-        for start in range(0, len(ds), step):
-            yield ds.batch(range(start, min(start + step, len(ds))), channels_last)[0]
-
-    scores = score_batches(bundle, batches, device, precision)
+    y_true = true_codes(df, names, label_column)  # label errors before any clip is scored
+    scores = score_table(bundle, df, filename_column, None, batch_size, device, precision)
     return ClipScores(df, scores, y_true, list(names))
 
 

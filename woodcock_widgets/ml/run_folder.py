@@ -36,18 +36,12 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import torch
 
 from ..errors import BundleError, TrainingError
-from ..io_utils import (
-    atomic_link_or_copy,
-    atomic_torch_save,
-    atomic_write_csv,
-    atomic_write_json,
-    remove_temp_files,
-)
+from ..io_utils import atomic_link_or_copy, atomic_write_csv, atomic_write_json, remove_temp_files
 from ..tables.labeled import LabeledTable
-from .bundle import ModelBundle, read_bundle_payload
+from .bundle import ModelBundle
+from .checkpoint_files import read_training_payload, slim_bundle_file
 
 __all__ = ["RunFolder", "int_keys", "slim_bundle_file"]
 
@@ -358,18 +352,7 @@ class RunFolder(_Inputs):
         TrainingError
             No epoch finished yet, or an unreadable or foreign file.
         """
-        if not self.last.exists():
-            raise TrainingError(
-                f"cannot resume: {self.last} does not exist (no epoch finished yet); "
-                "start a new run instead"
-            )
-        try:
-            payload = read_bundle_payload(self.last)
-        except BundleError as exc:
-            raise TrainingError(f"cannot resume from {self.last}: {exc}") from exc
-        if payload.get("training_state") is None:
-            raise TrainingError(f"cannot resume: {self.last} has no training state")
-        return payload
+        return read_training_payload(self.last)
 
     # ------------------------------------------------------------------------ bundles
     def bundle_path(self) -> Path:
@@ -384,19 +367,3 @@ class RunFolder(_Inputs):
     def latest_bundle(self) -> ModelBundle:
         """The run's model: the best epoch's, else the last one's (see :meth:`bundle_path`)."""
         return ModelBundle.load(self.bundle_path())
-
-
-def slim_bundle_file(path: str | os.PathLike) -> None:
-    """Drop the optimizer state from a bundle file that no other name shares (see
-    :meth:`RunFolder.slim_best`)."""
-    try:
-        if os.stat(path).st_nlink != 1:
-            return
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-        state = payload.get("training_state")
-        if not isinstance(state, dict) or "optimizer" not in state:
-            return
-        payload["training_state"] = {k: v for k, v in state.items() if k != "optimizer"}
-        atomic_torch_save(payload, path)
-    except (OSError, RuntimeError, EOFError):
-        pass  # only a space saving: the file stays as it was

@@ -18,7 +18,7 @@ import numpy as np
 
 from woodcock_widgets.errors import TrainingError
 
-__all__ = ["ShallowClassifier"]
+__all__ = ["ShallowClassifier", "check_targets", "linear_module"]
 
 _STATE_KIND = "woodcock_widgets.shallow_logistic"
 _STATE_VERSION = 1
@@ -32,6 +32,67 @@ def _softmax(z: np.ndarray) -> np.ndarray:
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
     return 0.5 * (1.0 + np.tanh(0.5 * z))  # overflow-free logistic
+
+
+def check_targets(classes: list[str], multi_label: bool, Y, n: int) -> np.ndarray:
+    """Checked training targets of ``n`` samples.
+
+    Returns
+    -------
+    numpy.ndarray
+        Single-label: class indices ``(n,)`` (from indices, names or one-hot rows);
+        multi-label: the 0/1 matrix ``(n, k)``.
+
+    Raises
+    ------
+    TrainingError
+        A shape, value or class name that does not fit ``classes``.
+    """
+    k = len(classes)
+    Y = np.asarray(Y)
+    if multi_label:
+        if Y.shape != (n, k):
+            raise TrainingError(f"multi-label targets must have shape ({n}, {k}), got {Y.shape}")
+        if not np.isin(Y, (0, 1)).all():
+            raise TrainingError("multi-label targets must be 0 or 1")
+        return Y.astype(np.int64)
+    if Y.ndim == 2 and Y.shape == (n, k):  # one-hot
+        if not (np.isin(Y, (0, 1)).all() and (Y.sum(axis=1) == 1).all()):
+            raise TrainingError("single-label targets given as a matrix must be one-hot")
+        return Y.argmax(axis=1)
+    if Y.shape != (n,):
+        raise TrainingError(f"single-label targets must have shape ({n},), got {Y.shape}")
+    if Y.dtype.kind in "iu":
+        if Y.min() < 0 or Y.max() >= k:
+            raise TrainingError(f"class indices must lie in [0, {k}), got {Y.min()}..{Y.max()}")
+        return Y.astype(np.int64)
+    lookup = {c: i for i, c in enumerate(classes)}
+    unknown = sorted({str(y) for y in Y} - set(lookup))
+    if unknown:
+        raise TrainingError(f"targets contain unknown classes {unknown}")
+    return np.array([lookup[str(y)] for y in Y], np.int64)
+
+
+def linear_module(coef, intercept, mean, std, multi_label: bool, probabilities: bool = True):
+    """A logistic model on standardized features as torch layers (standardization folded in).
+
+    ``((x - mean) / std) @ coef.T + intercept`` is ``x @ (coef / std).T + (intercept - ...)``:
+    one ``nn.Linear``, followed by a softmax (or sigmoid when ``multi_label``) when
+    ``probabilities``. float32, in eval mode.
+    """
+    import torch
+    from torch import nn
+
+    weight = coef / std  # (x - m) / s @ W.T + b == x @ (W / s).T + (b - ...)
+    bias = intercept - weight @ mean
+    linear = nn.Linear(weight.shape[1], weight.shape[0])
+    with torch.no_grad():
+        linear.weight.copy_(torch.from_numpy(weight))
+        linear.bias.copy_(torch.from_numpy(bias))
+    if not probabilities:
+        return linear.eval()
+    act = nn.Sigmoid() if multi_label else nn.Softmax(dim=-1)
+    return nn.Sequential(linear, act).eval()
 
 
 class ShallowClassifier:
@@ -88,34 +149,6 @@ class ShallowClassifier:
         self.intercept_: np.ndarray | None = None  # (n_classes,)
 
     # ---------------------------------------------------------------- fitting
-    def _targets(self, Y, n: int) -> np.ndarray:
-        """Single-label: class indices ``(n,)``; multi-label: a 0/1 matrix ``(n, k)``."""
-        k = len(self.classes)
-        Y = np.asarray(Y)
-        if self.multi_label:
-            if Y.shape != (n, k):
-                raise TrainingError(
-                    f"multi-label targets must have shape ({n}, {k}), got {Y.shape}"
-                )
-            if not np.isin(Y, (0, 1)).all():
-                raise TrainingError("multi-label targets must be 0 or 1")
-            return Y.astype(np.int64)
-        if Y.ndim == 2 and Y.shape == (n, k):  # one-hot
-            if not (np.isin(Y, (0, 1)).all() and (Y.sum(axis=1) == 1).all()):
-                raise TrainingError("single-label targets given as a matrix must be one-hot")
-            return Y.argmax(axis=1)
-        if Y.shape != (n,):
-            raise TrainingError(f"single-label targets must have shape ({n},), got {Y.shape}")
-        if Y.dtype.kind in "iu":
-            if Y.min() < 0 or Y.max() >= k:
-                raise TrainingError(f"class indices must lie in [0, {k}), got {Y.min()}..{Y.max()}")
-            return Y.astype(np.int64)
-        lookup = {c: i for i, c in enumerate(self.classes)}
-        unknown = sorted({str(y) for y in Y} - set(lookup))
-        if unknown:
-            raise TrainingError(f"targets contain unknown classes {unknown}")
-        return np.array([lookup[str(y)] for y in Y], np.int64)
-
     def _weights(self, i: int | None = None):
         """scikit-learn class_weight for the multinomial model, or binary model ``i``."""
         if not isinstance(self.class_weight, dict):
@@ -153,7 +186,7 @@ class ShallowClassifier:
             raise TrainingError(f"embeddings must be a non-empty (n, dim) array, got {X.shape}")
         if not np.isfinite(X).all():
             raise TrainingError("embeddings contain NaN or infinite values")
-        y = self._targets(Y, len(X))
+        y = check_targets(self.classes, self.multi_label, Y, len(X))
         k = len(self.classes)
         counts = y.sum(axis=0) if self.multi_label else np.bincount(y, minlength=k)
         empty = [c for c, n in zip(self.classes, counts) if n == 0]
@@ -299,20 +332,10 @@ class ShallowClassifier:
         torch.nn.Module
             float32 module mapping ``(n, dim)`` embeddings to ``(n, k)`` outputs, in eval mode.
         """
-        import torch
-        from torch import nn
-
         self._check_fitted()
-        weight = self.coef_ / self.std_  # (x - m) / s @ W.T + b == x @ (W / s).T + (b - ...)
-        bias = self.intercept_ - weight @ self.mean_
-        linear = nn.Linear(weight.shape[1], weight.shape[0])
-        with torch.no_grad():
-            linear.weight.copy_(torch.from_numpy(weight))
-            linear.bias.copy_(torch.from_numpy(bias))
-        if not probabilities:
-            return linear.eval()
-        act = nn.Sigmoid() if self.multi_label else nn.Softmax(dim=-1)
-        return nn.Sequential(linear, act).eval()
+        return linear_module(
+            self.coef_, self.intercept_, self.mean_, self.std_, self.multi_label, probabilities
+        )
 
     def __repr__(self) -> str:
         state = "fitted" if self.coef_ is not None else "not fitted"

@@ -2,12 +2,12 @@
 
 Where the model runs is :mod:`.runtime`'s policy; what one epoch does is :mod:`.epoch`'s
 (validation goes through the one scoring pass, :func:`.predict.score_batches`); what is
-written is :class:`~.run_folder.RunFolder`'s; how a run continues is :mod:`.resume`'s.
+recorded is :mod:`.trainer_state`'s and written :class:`~.run_folder.RunFolder`'s; how a run
+continues is :mod:`.resume`'s.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import threading
@@ -24,12 +24,13 @@ from torch import nn
 from ..errors import TrainingError
 from ..tables.labels import LabelMap
 from .batching import Stopped
-from .bundle import ModelBundle, versions
+from .bundle import ModelBundle
 from .datasets import AudioClipDataset
 from .epoch import evaluate, run_epoch
 from .multilabel import TargetSpec, default_loss
 from .run_folder import RunFolder
 from .runtime import Runtime
+from .trainer_state import engine_config, epoch_bundle, record_epoch
 from .training_config import TrainingConfig
 
 if TYPE_CHECKING:
@@ -230,33 +231,7 @@ class Trainer:
     # ------------------------------------------------------------------ settings
     def engine_config(self) -> dict[str, Any]:
         """What the trainer itself records in ``config.json`` (without ``extra_config``)."""
-        opt, ds = self.optimizer, self.train_dataset
-        plain = (int, float, bool, str, type(None))
-        return {
-            "training": self.config.to_dict(),
-            "arch": self.arch,
-            "num_classes": len(self.label_dict),
-            "label_dict": {str(k): v for k, v in self.label_dict.items()},
-            "preprocessing": ds.preprocessing.to_dict(),
-            "augmentation": ds.augmentation.to_dict() if ds.augmentation else None,
-            "optimizer": {
-                "name": type(opt).__name__,
-                "defaults": {k: v for k, v in opt.defaults.items() if isinstance(v, plain)},
-            },
-            "loss_fn": type(self.loss_fn).__name__,
-            "multi_label": self.multi_label,
-            "classes": list(self.class_names),
-            "positive_class": self.positive_class,
-            "pos_weight": self.pos_weight,
-            "n_train": len(ds),
-            "n_valid": len(self.valid_dataset) if self.valid_dataset is not None else 0,
-            "device": str(self.device),
-            "autocast": str(self.autocast_dtype).replace("torch.", "")
-            if self.autocast_dtype
-            else "fp32",
-            "channels_last": self.channels_last,
-            "versions": versions(),
-        }
+        return engine_config(self)
 
     def config_dict(self) -> dict[str, Any]:
         """Everything ``config.json`` records."""
@@ -265,20 +240,7 @@ class Trainer:
     # ------------------------------------------------------------------ one epoch
     def bundle(self, metrics: dict) -> ModelBundle:
         """The model as a bundle (weights shared, not copied), with ``metrics``."""
-        return ModelBundle(
-            self.model,
-            self.arch,
-            self.label_dict,
-            self.train_dataset.preprocessing,
-            metrics,
-            extra={
-                "epoch": self.epoch,
-                "run_dir": str(self.run_dir),
-                "multi_label": self.multi_label,
-                "positive_class": self.positive_class,
-                "thresholds": dict(self.thresholds),
-            },
-        )
+        return epoch_bundle(self, metrics)
 
     def _emit(self, name: str, *args) -> None:
         for cb in self.callbacks:
@@ -287,15 +249,6 @@ class Trainer:
     def evaluate(self, dataset: AudioClipDataset) -> tuple[np.ndarray, np.ndarray, float]:
         """Scores, true labels and mean loss of ``dataset`` (see :func:`.epoch.evaluate`)."""
         return evaluate(self, dataset)
-
-    def _training_state(self) -> dict[str, Any]:
-        return {
-            "epoch": self.epoch,
-            "optimizer": self.optimizer.state_dict(),
-            "history_json": json.dumps(self.history.records),
-            "best_score": float(self.best_score),
-            "best_epoch": int(self.best_epoch),
-        }
 
     # ------------------------------------------------------------------ the loop
     def fit(self) -> History:
@@ -322,23 +275,7 @@ class Trainer:
                 if self._stop.is_set():
                     raise Stopped
                 record = run_epoch(self, epoch)
-                self.epoch = epoch
-                self.history.records.append(record)
-                score = record.get(self.best_metric, -record["train_loss"])
-                score = score if math.isfinite(score) else -math.inf
-                # ties go to the later epoch: same validation score, more training, and
-                # best.pt can share last.pt's file (a smaller run folder)
-                if score >= self.best_score or not math.isfinite(self.best_score):
-                    self.best_score, self.best_epoch = score, epoch
-                self.folder.write_epoch(
-                    self.bundle(record),
-                    self._training_state(),
-                    self.history.to_frame(),
-                    checkpoint=epoch % self.config.log_every == 0 or epoch == self.config.epochs,
-                    best=self.best_epoch == epoch,
-                    finished=epoch >= self.config.epochs,
-                    best_was_previous=self.best_epoch == epoch - 1,
-                )
+                record_epoch(self, epoch, record)
                 self._emit("on_epoch_end", record)
             self.status = "finished"
         except Stopped:

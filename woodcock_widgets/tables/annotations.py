@@ -16,6 +16,7 @@ no events, so ``match_audio`` keeps it as an all-negative recording.
 from __future__ import annotations
 
 import csv
+import io
 import math
 import re
 from pathlib import Path
@@ -36,6 +37,7 @@ from woodcock_widgets.tables._events import (
 
 __all__ = ["EVENT_COLUMNS", "AUDIO_EXTENSIONS", "recording_stem", "read_raven"]
 __all__ += ["read_audacity", "read_event_csv", "read_annotations", "write_raven"]
+__all__ += ["read_raven_selections"]
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".mp3", ".ogg", ".aif", ".aiff")
 BEGIN, END, LOW, HIGH = "Begin Time (s)", "End Time (s)", "Low Freq (Hz)", "High Freq (Hz)"
@@ -166,6 +168,31 @@ def read_raven(
     from woodcock_widgets.tables.matching import match_audio
 
     return match_audio(events, audio_dir).events
+
+
+def read_raven_selections(path) -> pd.DataFrame:
+    """One Raven selection table as it is: its own columns, one row per line, numbers typed.
+
+    The raw table (no view de-duplication, no events table), for the round trip of a table
+    written by :func:`woodcock_widgets.tables.raven.write_raven_table`; read with the same
+    decoding as :func:`read_raven` (UTF-8 with or without BOM, else Latin-1). The empty
+    column a trailing tab makes is dropped.
+
+    Raises
+    ------
+    AnnotationError
+        A missing or empty file, or a table without ``Begin Time (s)`` / ``End Time (s)``.
+    """
+    path = Path(path)
+    lines = _read_lines(path)
+    if not "".join(lines).strip():
+        raise AnnotationError(f"Raven table is empty: {path}")
+    table = pd.read_csv(io.StringIO("\n".join(lines)), sep="\t")
+    table = table.loc[:, [c for c in table.columns if not str(c).startswith("Unnamed:")]]
+    missing = [c for c in (BEGIN, END) if c not in table.columns]
+    if missing:
+        raise AnnotationError(f"{path} is not a Raven selection table: missing column(s) {missing}")
+    return table
 
 
 def read_audacity(path, audio_file=None, empty_labels: str = "warn") -> pd.DataFrame:

@@ -25,6 +25,7 @@ __all__ = [
     "add_correction",
     "write_corrections",
     "apply_corrections",
+    "correct_labels",
     "stored_path",
 ]
 
@@ -165,6 +166,55 @@ def apply_corrections(
         return table.copy(), 0
     fixes = read_corrections(path, label_column, filename_column)
     label_column = label_column or next(c for c in fixes.columns if c != filename_column)
+    return correct_labels(
+        table, fixes, label_column, filename_column, table_dir, path.parent, source=str(path)
+    )
+
+
+def correct_labels(
+    table: pd.DataFrame,
+    fixes: pd.DataFrame,
+    label_column: str,
+    filename_column: str = "filename",
+    table_dir: str | os.PathLike | None = None,
+    fixes_dir: str | os.PathLike | None = None,
+    *,
+    unknown: str = "skip",
+    source: str = "the corrections",
+) -> tuple[pd.DataFrame, int]:
+    """Apply corrections rows (``filename_column, label_column``) to a copy of ``table``.
+
+    The one implementation behind :func:`apply_corrections` (a CSV) and
+    :func:`woodcock_widgets.tables.labels.apply_corrections` (a DataFrame). Paths are
+    compared normalised, relative ones against ``table_dir`` / ``fixes_dir`` (default: the
+    working folder). Where the table has integer codes (``NumericLabels``) they follow the
+    new labels, and a label that is not one of the table's classes is refused.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        The label table, not modified.
+    fixes : pandas.DataFrame
+        The corrections (a later row of a file wins).
+    label_column, filename_column : str
+        The class column to correct, and the path column of both tables.
+    table_dir, fixes_dir : path, optional
+        What relative paths in ``table`` and in ``fixes`` are relative to.
+    unknown : {"skip", "raise"}
+        What a correction of a file the table does not hold does.
+    source : str
+        How error messages name the corrections.
+
+    Returns
+    -------
+    (pandas.DataFrame, int)
+        The corrected copy, and how many rows got another label.
+
+    Raises
+    ------
+    LabelError
+        A missing column, an unknown file (``unknown="raise"``), an unknown class.
+    """
     for column in (filename_column, label_column):
         if column not in table.columns:
             raise LabelError(
@@ -176,18 +226,23 @@ def apply_corrections(
         pairs = out[[label_column, CODE_COLUMN]].drop_duplicates()
         codes = {str(v).strip(): int(c) for v, c in zip(pairs[label_column], pairs[CODE_COLUMN])}
     position = {_normal(f, table_dir): k for k, f in enumerate(out[filename_column].astype(str))}
+    names = fixes[filename_column].astype(str)
+    if unknown == "raise":
+        missing = [n for n in names if _normal(n, fixes_dir) not in position]
+        if missing:
+            raise LabelError(f"corrections name file(s) not in the label table: {missing[:3]}")
     label_at = out.columns.get_loc(label_column)
     code_at = out.columns.get_loc(CODE_COLUMN) if codes else None
     known = sorted(codes) if codes else None
     changed = 0
-    for name, value in zip(fixes[filename_column].astype(str), fixes[label_column]):
-        k = position.get(_normal(name, path.parent))
+    for name, value in zip(names, fixes[label_column]):
+        k = position.get(_normal(name, fixes_dir))
         if k is None:
             continue
         text = str(value).strip()
         if known is not None and text not in codes:
             raise LabelError(
-                f"{path} relabels {name} as {text!r}, which is not a class of the table "
+                f"{source} relabels {name} as {text!r}, which is not a class of the table "
                 f"(classes: {known})"
             )
         if str(out.iat[k, label_at]).strip() != text:

@@ -28,12 +28,10 @@ import pandas as pd
 
 from ..errors import LabelError
 from .labeled import CODE_COLUMN, LabeledTable
-from .windows import WINDOW_COLUMNS, read_window_table
+from .windows import WINDOW_CLASS_COLUMN, WINDOW_COLUMNS, read_window_table
 
 __all__ = ["WINDOW_CLASS_COLUMN", "WindowLabels", "prepare_windows", "is_window_table"]
 
-#: Column of a prepared window table naming each window's class(es).
-WINDOW_CLASS_COLUMN = "window_classes"
 #: Columns a prepared table adds; never class columns when a table is read back.
 _ADDED = (WINDOW_CLASS_COLUMN, CODE_COLUMN)
 

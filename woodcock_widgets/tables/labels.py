@@ -350,17 +350,13 @@ def apply_corrections(
 ) -> pd.DataFrame:
     """Apply reviewed corrections (``filename, label_column``) to a label table copy.
 
-    Rows of ``corrections`` whose file is not in ``df`` raise :class:`LabelError`.
+    A thin call of :func:`woodcock_widgets.tables.corrections.correct_labels` (the one
+    implementation, also behind the corrections CSV's ``apply_corrections``) that refuses
+    rows whose file is not in ``df`` with :class:`LabelError`.
     """
+    from .corrections import correct_labels  # that module imports this one
+
     for col in (filename_column, label_column):
         if col not in corrections.columns:
             raise LabelError(f"corrections table has no column {col!r}")
-    out = df.copy()
-    pos = {f: i for i, f in enumerate(out[filename_column])}
-    unknown = [f for f in corrections[filename_column] if f not in pos]
-    if unknown:
-        raise LabelError(f"corrections name file(s) not in the label table: {unknown[:3]}")
-    col = out.columns.get_loc(label_column)
-    for f, v in zip(corrections[filename_column], corrections[label_column]):
-        out.iloc[pos[f], col] = v
-    return out
+    return correct_labels(df, corrections, label_column, filename_column, unknown="raise")[0]

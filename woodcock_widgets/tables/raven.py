@@ -1,13 +1,15 @@
 """Raven Pro selection tables: write detections, read tables back, clip labels from them.
 
-Reading a folder of real exports (duplicate view rows, several files per table, label
-columns by name) is :mod:`.annotations`' job; this module is the export side and the
-simple one-table reader the prediction round trip uses.
+This module is the export side. Reading is :mod:`.annotations`' job (a folder of real
+exports, duplicate view rows, several files per table, label columns by name) and labelling
+windows is :mod:`.windows`'; :func:`read_raven_table` and :func:`raven_to_clip_labels` are
+thin calls of those readers, kept for the prediction round trip and older code.
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +17,9 @@ import pandas as pd
 
 from ..errors import LabelError
 from ..io_utils import atomic_write_text
+from .annotations import read_raven_selections
 from .grid import clip_windows
+from .windows import make_windows
 
 __all__ = [
     "RAVEN_COLUMNS",
@@ -72,26 +76,18 @@ def write_raven_table(table: pd.DataFrame, path: str | os.PathLike) -> Path:
 
 
 def read_raven_table(path: str | os.PathLike) -> pd.DataFrame:
-    """Read a Raven Pro selection table.
+    """Read a Raven Pro selection table as it is (its own columns, numbers typed).
+
+    A thin call of :func:`~woodcock_widgets.tables.annotations.read_raven_selections`; for
+    the events of real exports use :func:`~woodcock_widgets.tables.annotations.read_raven`.
 
     Raises
     ------
     LabelError
-        Missing file or missing Raven columns (named).
+        Missing or empty file, or missing Raven columns (named); an
+        :class:`~woodcock_widgets.errors.AnnotationError`.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise LabelError(f"Raven table not found: {path}")
-    try:
-        table = pd.read_csv(path, sep="\t", encoding="utf-8-sig")
-    except pd.errors.EmptyDataError as exc:
-        raise LabelError(f"Raven table is empty: {path}") from exc
-    # Raven writes a trailing tab, which pandas reads as an empty "Unnamed" column
-    table = table.loc[:, [c for c in table.columns if not str(c).startswith("Unnamed:")]]
-    missing = [c for c in ("Begin Time (s)", "End Time (s)") if c not in table.columns]
-    if missing:
-        raise LabelError(f"{path} is not a Raven selection table: missing column(s) {missing}")
-    return table
+    return read_raven_selections(path)
 
 
 def raven_to_clip_labels(
@@ -104,21 +100,39 @@ def raven_to_clip_labels(
 ) -> pd.DataFrame:
     """Turn Raven selections into clip labels: one row per window, one 0/1 column per class.
 
-    A window is labeled with a class when a selection of that class covers at least
-    ``min_overlap`` seconds of it (or the whole selection, if shorter).
+    The windows are the prediction grid (:func:`~woodcock_widgets.tables.grid.clip_windows`,
+    the last one padded past the end). A window is labeled with a class when a selection of
+    that class covers at least ``min_overlap`` seconds of it, or the whole selection if it
+    is shorter: :func:`~woodcock_widgets.tables.windows.make_windows` with ``min_overlap``
+    for the longer selections and ``min_fraction=1`` for the shorter ones.
     """
     if annotation_column not in table.columns:
         raise LabelError(
             f"Raven table has no column {annotation_column!r}; it has {list(table.columns)}"
         )
     classes = sorted({str(v) for v in table[annotation_column].dropna()})
-    rows = []
-    for s, e in clip_windows(duration, clip_seconds, overlap):
-        row = {"start_time": s, "end_time": e}
-        for c in classes:
-            sel = table[table[annotation_column].astype(str) == c]
-            inter = np.minimum(sel["End Time (s)"], e) - np.maximum(sel["Begin Time (s)"], s)
-            need = np.minimum(min_overlap, sel["End Time (s)"] - sel["Begin Time (s)"])
-            row[c] = int(bool(((inter >= need) & (inter > 0)).any()))
-        rows.append(row)
-    return pd.DataFrame(rows, columns=["start_time", "end_time", *classes])
+    grid = clip_windows(duration, clip_seconds, overlap)
+    start, end = table["Begin Time (s)"].astype(float), table["End Time (s)"].astype(float)
+    events = pd.DataFrame(
+        {
+            "file": "recording",
+            "start_time": start,
+            "end_time": end,
+            "label": table[annotation_column],
+        }
+    )[end > start]  # a selection of no length covers nothing
+    # the grid as make_windows cuts it: full windows of a recording ending at the last one
+    step = float(clip_seconds) - float(overlap)
+    recording = [("recording", (len(grid) - 1) * step + float(clip_seconds))]
+    short = (events["end_time"] - events["start_time"]) < float(min_overlap)
+    labels = np.zeros((len(grid), len(classes)), dtype=np.int64)
+    with warnings.catch_warnings():  # a class without windows here is no news
+        warnings.simplefilter("ignore")
+        for part, rule in ((events[~short], {"min_overlap": min_overlap}),
+                           (events[short], {"min_fraction": 1.0})):  # fmt: skip
+            windows = make_windows(recording, part, clip_seconds, step, classes=classes, **rule)
+            labels |= windows[classes].to_numpy(dtype=np.int64)
+    out = pd.DataFrame(labels, columns=classes)
+    out.insert(0, "end_time", [e for _, e in grid])
+    out.insert(0, "start_time", [s for s, _ in grid])
+    return out

@@ -25,10 +25,19 @@ from woodcock_widgets.errors import AnnotationError
 from woodcock_widgets.io_utils import atomic_write_csv
 from woodcock_widgets.tables.annotations import _warn
 
-__all__ = ["WINDOW_COLUMNS", "make_windows", "write_window_table", "read_window_table"]
+__all__ = [
+    "WINDOW_COLUMNS",
+    "WINDOW_CLASS_COLUMN",
+    "make_windows",
+    "write_window_table",
+    "read_window_table",
+]
 __all__ += ["class_counts"]
 
 WINDOW_COLUMNS = ["file", "start_time", "end_time"]
+#: Column a prepared window table adds (:mod:`~woodcock_widgets.tables.labeled_windows`):
+#: each window's class names, e.g. ``song+call``. Never a class column when read back.
+WINDOW_CLASS_COLUMN = "window_classes"
 _EPS = 1e-9
 
 
@@ -226,6 +235,12 @@ def write_window_table(windows: pd.DataFrame, csv_path) -> Path:
     return atomic_write_csv(csv_path, out)
 
 
+def _derived_columns() -> tuple[str, ...]:
+    from .labeled import CODE_COLUMN  # here: tables.labeled imports this module
+
+    return (WINDOW_CLASS_COLUMN, CODE_COLUMN)
+
+
 def read_window_table(csv_path) -> pd.DataFrame:
     """Read a window table written by :func:`write_window_table` (or by hand).
 
@@ -238,7 +253,10 @@ def read_window_table(csv_path) -> pd.DataFrame:
     -------
     pandas.DataFrame
         ``file`` (absolute path), ``start_time``, ``end_time`` and one int 0/1 column per class
-        (every other column).
+        (every other column). The columns a prepared table adds for training
+        (``window_classes`` and the ``NumericLabels`` codes, e.g. in a run folder's
+        ``valid.csv``) are derived from the class columns, so they are left out, not read as
+        classes.
 
     Raises
     ------
@@ -257,7 +275,8 @@ def read_window_table(csv_path) -> pd.DataFrame:
     missing = [c for c in WINDOW_COLUMNS if c not in df.columns]
     if missing:
         raise AnnotationError(f"{csv_path}: missing column(s) {missing}; it has {list(df.columns)}")
-    classes = [c for c in df.columns if c not in WINDOW_COLUMNS]
+    derived = _derived_columns()
+    classes = [c for c in df.columns if c not in WINDOW_COLUMNS and c not in derived]
     if not classes:
         raise AnnotationError(f"{csv_path}: no class column after {WINDOW_COLUMNS}")
     df = df[(df != "").any(axis=1)]  # blank lines

@@ -10,9 +10,12 @@ detections on new recordings::
                                                                        RUN/training/ (a RunFolder)
     03_evaluate                 per-class metrics on validation        RUN/evaluation.csv
     04_predict                  scan recordings, detections            RUN/predictions/
+    05_labeling_loop            find, label, refit, round by round     RUN/labeling/
 
 ``RUN/predictions/`` is :func:`~woodcock_widgets.workflow.folder_predict.predict_folder`'s
-output folder (``detections.csv``, ``raven/``, ``scores/``, its manifest). The notebooks reach
+output folder (``detections.csv``, ``raven/``, ``scores/``, its manifest). ``RUN/labeling/`` is
+a :class:`~woodcock_widgets.workflow.labeling_loop.LabelingLoop`'s run folder (its rounds) with
+its label table (``answers.csv``). The notebooks reach
 every file through :class:`OwnRecordingsRun` (and the training folder through its
 :class:`~woodcock_widgets.workflow.run_folder.RunFolder`), never by name; their other steps
 are the few calls of :mod:`woodcock_widgets.tutorial.own_recordings_steps`.
@@ -61,6 +64,8 @@ _EVALUATION = "evaluation.csv"
 _PREDICTIONS = "predictions"
 _DETECTIONS = "detections.csv"  # predict_folder's names, inside RUN/predictions/
 _RAVEN = "raven"
+_LABELING = "labeling"
+_ANSWERS = "answers.csv"  # the labeling loop's label table, inside RUN/labeling/
 
 #: The chain, in order.
 STAGES: tuple[Stage, ...] = (
@@ -72,12 +77,14 @@ STAGES: tuple[Stage, ...] = (
     ),
     Stage("03_evaluate", (_EVALUATION,)),
     Stage("04_predict", (f"{_PREDICTIONS}/{_DETECTIONS}", f"{_PREDICTIONS}/{_RAVEN}")),
+    Stage("05_labeling_loop", (f"{_LABELING}/{_ANSWERS}",)),
 )
 
 #: Named sets of parameter values; ``-p NAME VALUE`` overrides any of them. They set sizes
 #: only: where the data is (``audio_dir``, ``annotations``) is always the user's to give.
-#: ``smoke`` (8 recordings, 1-second windows, embeddings) checks the whole chain in a minute
-#: or two of CPU time, e.g. on the Bengalese finch song of ``../shared/real_labeled``.
+#: ``smoke`` (8 recordings, 1-second windows, embeddings, labeling pages of 10) checks the whole
+#: chain in a minute or two of CPU time, e.g. on the Bengalese finch song of
+#: ``../shared/real_labeled``.
 PRESETS: dict[str, dict[str, Any]] = {
     "default": {},
     "smoke": {
@@ -86,6 +93,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "min_overlap": 0.02,
         "train_fraction": 0.7,
         "method": "embeddings",
+        "page_size": 10,  # 05: 3 pages of 10 stay within the few training windows
     },
 }
 
@@ -156,6 +164,16 @@ class OwnRecordingsRun(TutorialRun):
     def raven_dir(self) -> Path:
         """04: one Raven selection table of detections per recording scanned."""
         return self.predictions_dir / _RAVEN
+
+    @property
+    def labeling_dir(self) -> Path:
+        """05: the labeling loop's run folder (each round's heads and metrics)."""
+        return self.path / _LABELING
+
+    @property
+    def answers_csv(self) -> Path:
+        """05: the labeling loop's label table (every answer, with its provenance)."""
+        return self.labeling_dir / _ANSWERS
 
     def training_for(self, method: str) -> RunFolder:
         """The training folder, ready for ``method`` (notebook 02, maybe run again).

@@ -35,7 +35,7 @@ __all__ = [
     "training_dir",
     "preprocessing",
     "train",
-    "train_embeddings",
+    "method_options",
     "review_files",
     "confusion_table",
     "scan_recording",
@@ -158,6 +158,10 @@ def training_inputs(run_dir: str | os.PathLike):
     return table, split
 
 
+#: BirdNET's label of the tutorial's species: its zero-shot score sits beside ours in 04.
+ZERO_SHOT_SPECIES = "Scolopax minor_American Woodcock"
+
+
 def training_dir(run_dir: str | os.PathLike) -> Path:
     """The training run's folder inside the tutorial run."""
     return TutorialRun(run_dir).training.path
@@ -178,38 +182,23 @@ def train(control: Any) -> pd.DataFrame:
         print(f"best epoch: {trainer.best_epoch} (validation F1 {trainer.best_score:.3f})")
     folder = control.folder
     for path in (folder.config_path, folder.history_path, folder.best, folder.last):
-        print(f"wrote {path}")
+        if path.exists():  # an embeddings fit keeps no last.pt: it is never continued
+            print(f"wrote {path}")
     columns = ["epoch", "train_loss", "train_accuracy", "valid_accuracy", "valid_f1", "seconds"]
     frame = history.to_frame()
-    return frame[[c for c in columns if c in frame.columns]].round(3)
+    zero_shot = [c for c in frame.columns if c.startswith("zero_shot")]
+    return frame[[c for c in columns if c in frame.columns] + zero_shot].round(3)
 
 
-def train_embeddings(
-    run_dir: str | os.PathLike,
-    table: LabeledTable,
-    split,
-    embedder: str = "birdnet",
-    zero_shot_species: str | None = "Scolopax minor_American Woodcock",
-    seed: int = 0,
-) -> pd.DataFrame:
-    """Fit a classifier on pretrained bird embeddings into the training folder.
+def method_options(method: str) -> dict:
+    """Options of notebook 04's TrainingControl that only one training method takes.
 
-    The embeddings are cached on disk, so a second fit (other labels, other split) runs no
-    network at all. Returns the one-row history (validation metrics, and BirdNET's own
-    zero-shot score for the target species beside them).
+    With ``"embeddings"`` BirdNET's own score for the American Woodcock is fitted beside ours
+    (the zero-shot baseline in the history); the CNN takes nothing extra.
     """
-    from ..workflow.embedding_training import fit_embedding_classifier
-
-    result = fit_embedding_classifier(
-        table,
-        training_dir(run_dir),
-        embedder=embedder,
-        split=split,
-        seed=seed,
-        zero_shot_species=zero_shot_species,
-    )
-    print(f"wrote {TutorialRun(run_dir).training.best}")
-    return result.history.round(3)
+    if method == "embeddings":
+        return {"zero_shot_species": ZERO_SHOT_SPECIES}
+    return {}
 
 
 # --------------------------------------------------------------------- 05 evaluate

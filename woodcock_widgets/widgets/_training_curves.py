@@ -1,4 +1,5 @@
-"""Live training curves: loss, accuracy, F1 (and validation mAP) per epoch, legend above."""
+"""Live training curves: loss, accuracy, F1 (and validation mAP) per epoch, legend above;
+the validation precision–recall curve of a finished embeddings fit."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from ..ml.trainer import History
 from ._plots import COLORS, line_figure
 from ._tables import legend_html
 
-__all__ = ["CURVES", "MAP_CURVE", "TrainingCurves"]
+__all__ = ["CURVES", "MAP_CURVE", "PR_TITLE", "TrainingCurves"]
 
 #: Figure name → (metric key in the history, y-axis label, series shown).
 CURVES = {
@@ -22,6 +23,9 @@ CURVES = {
 
 #: The validation mAP figure: (history column, y-axis label); shown once a run has it.
 MAP_CURVE = ("valid_map", "macro AP")
+
+#: Title of the validation precision–recall figure (shown once a curve is drawn).
+PR_TITLE = "precision–recall"
 
 
 class TrainingCurves(widgets.VBox):
@@ -45,6 +49,10 @@ class TrainingCurves(widgets.VBox):
         The validation mAP per epoch.
     map_figure : bqplot.Figure
         Its figure (in :attr:`row` once a history has ``valid_map``).
+    pr_curve : bqplot.Lines
+        Precision against recall of the validation set (:meth:`draw_pr`).
+    pr_figure : bqplot.Figure
+        Its figure (in :attr:`row` once a curve is drawn).
     """
 
     def __init__(self, epochs: int = 2) -> None:
@@ -62,6 +70,13 @@ class TrainingCurves(widgets.VBox):
         self.map_curve = lines["valid"]
         self.map_curve.display_legend = False
         self.map_figure.layout.width = "25%"
+        self.pr_figure, lines = line_figure(
+            PR_TITLE, "precision", ("valid",), x_label="recall", y_range=(0.0, 1.05)
+        )
+        self.pr_curve = lines["valid"]
+        self.pr_curve.display_legend = False
+        x_axis = self.pr_figure.axes[0]
+        x_axis.scale.min, x_axis.scale.max, x_axis.tick_format = 0.0, 1.0, ".1f"
         self.legend_html = widgets.HTML(
             legend_html("curves", {s: COLORS[s] for s in ("train", "valid")})
         )
@@ -74,12 +89,29 @@ class TrainingCurves(widgets.VBox):
         """Whether the mAP figure is shown."""
         return self.map_figure in self.row.children
 
-    def _show_map(self) -> None:
-        if self.shows_map:
+    @property
+    def shows_pr(self) -> bool:
+        """Whether the precision–recall figure is shown."""
+        return self.pr_figure in self.row.children
+
+    def _show(self, figure) -> None:
+        if figure in self.row.children:
             return
-        for figure in self.figures.values():
-            figure.layout.width = "25%"
-        self.row.children = [*self.figures.values(), self.map_figure]
+        shown = [*self.row.children, figure]
+        for f in shown:
+            f.layout.width = f"{100 // len(shown)}%"
+        self.row.children = shown
+
+    def _show_map(self) -> None:
+        self._show(self.map_figure)
+
+    def draw_pr(self, precision, recall, label: str = "") -> None:
+        """Show the validation precision–recall curve (``label``: its class, in the title)."""
+        with self.pr_curve.hold_sync():
+            self.pr_curve.x = np.asarray(recall, dtype=float)
+            self.pr_curve.y = np.asarray(precision, dtype=float)
+        self.pr_figure.title = f"{PR_TITLE} ({label})" if label else PR_TITLE
+        self._show(self.pr_figure)
 
     def set_epoch_axis(self, n: int) -> None:
         """Whole-epoch ticks over 1..n (at most about ten; never a repeated label)."""

@@ -12,7 +12,8 @@ import time
 import ipywidgets as widgets
 import traitlets
 
-from ..ml.trainer import Callback, Trainer
+from ..errors import TrainingError
+from ..ml.trainer import Callback, History, Trainer
 from ._errors import ErrorLog
 from ._tables import status_html
 from ._training_curves import TrainingCurves
@@ -24,7 +25,7 @@ SHOWN = ("epochs", "learning_rate", "batch_size")
 
 
 def button_reasons(
-    *, has_run: bool, done: int, epochs: int, folder: str, can_start: bool
+    *, has_run: bool, done: int, epochs: int, folder: str, can_start: bool, one_step: bool = False
 ) -> dict[str, str]:
     """Why ``start``, ``continue`` and ``new_run`` cannot work now (``""`` when they can).
 
@@ -40,6 +41,8 @@ def button_reasons(
         The folder's name, for the messages.
     can_start : bool
         The control can build a new run (it has a label table).
+    one_step : bool
+        The run is fitted in one step (the embeddings method): it is never continued.
     """
     no_table = "needs a label table (TrainingControl.for_table)"
     if not has_run:
@@ -48,9 +51,13 @@ def button_reasons(
             "continue": f"Continue needs a finished epoch in {folder}; press Start",
             "new_run": "New run is for after a run; press Start",
         }
+    if one_step:
+        again = "an embeddings fit is one step; New run fits again in seconds"
+    else:
+        again = f"set epochs above {done} to continue" if epochs <= done else ""
     return {
         "start": f"Start is for a new folder: {folder} holds {done} epoch(s)",
-        "continue": f"set epochs above {done} to continue" if epochs <= done else "",
+        "continue": again,
         "new_run": "" if can_start else f"New run {no_table}",
     }
 
@@ -86,8 +93,9 @@ def wait_in_kernel(job, timeout: float | None) -> None:
 class TrainingPanel(widgets.VBox, Callback):
     """Settings, buttons, progress bars, status and hint lines, live curves.
 
-    Subclasses give ``folder`` (a RunFolder), ``make_trainer`` and the button actions
-    ``start``, ``stop``, ``resume`` and ``new_run``. As a :class:`Callback` it follows a
+    Subclasses give ``folder`` (a RunFolder), ``make_trainer``, ``one_step`` (a run fitted
+    in one step, never continued) and the button actions ``start``, ``stop``, ``resume``
+    and ``new_run``. As a :class:`Callback` it follows a
     running trainer; the callbacks run on the training thread, are guarded so a display
     problem never stops training, and update the progress bars at most every
     ``update_interval`` seconds.
@@ -171,9 +179,11 @@ class TrainingPanel(widgets.VBox, Callback):
 
     def _show_options(self) -> None:
         busy = self.status in ("preparing", "running", "stopping")
+        one_step = self.one_step
         for name in SHOWN:
-            getattr(self, f"{name}_input").disabled = busy
-        self.pretrained_input.disabled = busy or self.make_trainer is None
+            # a one-step fit has no epochs or learning rate (batch size: windows per model call)
+            getattr(self, f"{name}_input").disabled = busy or (one_step and name != "batch_size")
+        self.pretrained_input.disabled = busy or one_step or self.make_trainer is None
         self.stop_button.disabled = not busy
         has_run = self.folder.holds_run()
         done = self.folder.epochs_done() if has_run and not busy else self.epochs_done
@@ -185,6 +195,7 @@ class TrainingPanel(widgets.VBox, Callback):
             epochs=int(self.epochs),
             folder=self.folder.path.name,
             can_start=self.make_trainer is not None,
+            one_step=one_step,
         )
         buttons = (self.start_button, self.resume_button, self.new_run_button)
         for button, reason in zip(buttons, reasons.values()):
@@ -192,12 +203,12 @@ class TrainingPanel(widgets.VBox, Callback):
             button.tooltip = reason
         # a stopped run resumes; a finished one continues for more epochs
         stopped = has_run and done < self.folder.epochs_planned()
-        verb = "Resume" if stopped else "Continue"
+        verb = "Resume" if stopped and not one_step else "Continue"
         self.resume_button.description = (
             verb if stopped or not has_run else f"{verb} to {self.epochs}"
         )
         hints = [] if busy else [r for r in reasons.values() if r]
-        if not busy and has_run and self.epochs > done:
+        if not busy and has_run and self.epochs > done and not one_step:
             hints.append(f"{verb} trains up to {self.epochs} epochs")
         if not busy and has_run and self.make_trainer is not None:
             hints.append(f"New run starts over in {self.folder.next_free().path.name}")
@@ -215,6 +226,24 @@ class TrainingPanel(widgets.VBox, Callback):
             best = f" · best valid {name} {trainer.best_score:.3f} at epoch {trainer.best_epoch}"
         kind = {"finished": "ok", "stopped": "warning", "failed": "error"}.get(status, "info")
         return f"{status}: {done}{best} · run folder {self.folder.path}", kind
+
+    # ------------------------------------------------------------------ job state
+    def _check_idle(self) -> None:
+        if self.running:
+            raise TrainingError("training is already running; Stop it first")
+
+    def _built(self, trainer: Trainer) -> None:
+        self.trainer = trainer
+        if self.status == "preparing":
+            self.status = "running"
+
+    def _build_failed(self, exc: BaseException) -> None:
+        self.errors.report(exc)
+        self._say(f"could not start: {exc}", "error")
+        self.status = "failed"
+
+    def _draw_curves(self, history: History, epochs: int = 0) -> None:
+        self.plots.draw(history, epochs)
 
     # ------------------------------------------------------------------ callbacks
     def on_fit_start(self, trainer: Trainer) -> None:
@@ -263,7 +292,10 @@ class TrainingPanel(widgets.VBox, Callback):
                 self.errors.report(trainer.error)
             self._say(*self._summary(trainer, status))
             done = trainer.epoch
-            if status == "finished" and self.epochs <= done:
+            if status == "finished" and hasattr(trainer, "pr_curve"):  # an embeddings fit
+                precision, recall = trainer.pr_curve()
+                self.plots.draw_pr(precision, recall, trainer.result.bundle.positive_class)
+            elif status == "finished" and self.epochs <= done:
                 self.epochs = done + max(done - self._session_start, 1)
         except Exception as exc:
             self.errors.report(exc)

@@ -1,55 +1,28 @@
-"""SpectrogramInspector: browse the clips of a label table as spectrograms you can hear."""
+"""SpectrogramInspector: browse the clips of a label table as spectrograms you can hear.
+
+A view composed of sub-views (:mod:`._inspector_parts`, :mod:`._clip_grid`) over the clips
+of a table (:mod:`._clip_source`); the inspector holds the state in traits and wires them.
+"""
 
 from __future__ import annotations
 
-import html
 import os
 from collections.abc import Sequence
-from pathlib import Path
 
 import ipywidgets as widgets
 import pandas as pd
 import traitlets
 
-from ..audio.clip import Audio
 from ..audio.preprocessing import Preprocessing
-from ..errors import LabelError, WoodcockError
-from ..tables.browse import (
-    ClipView,
-    distinct_values,
-    extent_text,
-    filter_rows,
-    load_audio,
-    n_pages,
-    page_rows,
-    render_clip,
-)
-from ..tables.labels import read_labels
+from ..errors import LabelError
+from ..tables.browse import distinct_values, filter_rows
+from ._clip_grid import ClipGrid
+from ._clip_source import ClipSource
 from ._errors import ErrorLog
-from ._plots import BLANK_PNG, set_spectrogram, show_png, spectrogram_figure
-from ._tables import mapping_html, messages_html
+from ._inspector_parts import ClipNavigator, ClipPane, ContrastPanel, FilterBar
+from ._parts import Part
 
 __all__ = ["SpectrogramInspector"]
-
-_ALL = "(all rows)"
-# What a clip that cannot be shown raises; the inspector reports it and keeps browsing.
-_CLIP_ERRORS = (WoodcockError, ValueError, OSError)
-
-
-def _as_table(df: pd.DataFrame | str | os.PathLike, filename_column: str) -> pd.DataFrame:
-    if isinstance(df, pd.DataFrame):
-        table = df
-    else:
-        table = read_labels(df, filename_column=filename_column, check_files=False)
-    if filename_column not in table.columns:
-        raise LabelError(f"table has no column {filename_column!r}; it has {list(table.columns)}")
-    if not table.index.is_unique:
-        table = table.reset_index(drop=True)
-    return table
-
-
-def _db(value: float) -> str:
-    return f"{value:.0f}" if float(value).is_integer() else f"{value:.1f}"
 
 
 class SpectrogramInspector(widgets.VBox):
@@ -125,6 +98,17 @@ class SpectrogramInspector(widgets.VBox):
     )
     mode = traitlets.Enum(["single", "grid"], "single", help="one clip, or a page of clips")
 
+    # child controls by role, owned by the sub-view that wires them (and the table's settings)
+    previous_button, next_button, clip_slider, position_html = Part.of("navigator", 4)
+    filter_column_dropdown, filter_value_dropdown = Part.of("filter_bar", 2)
+    db_slider, db_readout, frequency_slider, frequency_readout = Part.of("contrast", 4)
+    figure, image_mark, audio, message_html, labels_html = Part.of("single_box", 5)
+    clip, error = Part.of("single_box", 2)
+    grid, page_previous_button, page_next_button, page_html, _cells = Part.of("grid_box", 5)
+    grid_shape, page, per_page, n_pages, cells = Part.of("grid_box", 5)
+    df, label_columns, filename_column, offset_column = Part.of("_source", 4)
+    max_seconds, preprocessing = Part.of("_source", 2)
+
     @traitlets.validate("index")
     def _valid_index(self, proposal):
         # clamp, so `inspector.index = 999` shows the last clip instead of failing
@@ -150,159 +134,48 @@ class SpectrogramInspector(widgets.VBox):
         grid_shape: tuple[int, int] = (3, 3),
         figure_height: str = "260px",
     ) -> None:
-        self.preprocessing = preprocessing or Preprocessing()
-        pre = self.preprocessing
+        pre = preprocessing or Preprocessing()
         band = pre.bandpass or (0.0, pre.sample_rate / 2)
         super().__init__(
             db_range=tuple(float(v) for v in pre.decibel_limits),
             frequency_range=tuple(float(v) for v in band),
         )
-        self.filename_column = filename_column
-        self.offset_column = offset_column
-        self.max_seconds = max_seconds
-        self.grid_shape = (int(grid_shape[0]), int(grid_shape[1]))
         self.errors = ErrorLog()
-        self._fixed_label_columns = list(label_columns) if label_columns is not None else None
-        self.df = _as_table(df, filename_column)
-        self.label_columns = self._label_columns()
+        self._source = ClipSource(
+            df, filename_column, label_columns, pre, offset_column, max_seconds
+        )
         self.rows: list = []
         self.row = None
-        self.clip: ClipView | None = None
-        self.error: str | None = None
-        self.page = 0
         self._subset: list | None = None
         self._filter: tuple[str | None, str | None] = (None, None)
-        self._audio: Audio | None = None
-        self._syncing = False
-        self._build(figure_height)
-        self.filter_column_dropdown.options = [_ALL, *self.label_columns]
+        self._build(figure_height, grid_shape)
+        self.filter_bar.offer(self.df, self.label_columns, None)
         self._apply_filter()
 
-    # ------------------------------------------------------------------ layout
-    def _build(self, figure_height: str) -> None:
+    def _build(self, figure_height: str, grid_shape: tuple[int, int]) -> None:
         guard = self.errors.guard
-        nyquist = self.preprocessing.sample_rate / 2
-        self.previous_button = widgets.Button(description="◀ previous", tooltip="previous clip")
-        self.next_button = widgets.Button(description="next ▶", tooltip="next clip")
-        # 1-based, like the "clip N of M" line beside it
-        self.clip_slider = widgets.IntSlider(
-            1, min=1, max=1, description="clip", continuous_update=False
-        )
-        self.position_html = widgets.HTML()
-        self.filter_column_dropdown = widgets.Dropdown(description="filter", options=[_ALL])
-        self.filter_value_dropdown = widgets.Dropdown(
-            description="equals", options=[], disabled=True
-        )
+        self.navigator = ClipNavigator(guard(self.previous), guard(self.next), guard(self.show))
+        self.filter_bar = FilterBar(guard(self.set_filter))
         self.mode_toggle = widgets.ToggleButtons(options=["single", "grid"], value=self.mode)
-        # The sliders' own readouts are too narrow for "-100 – -20"; an HTML line says it.
-        self.db_slider = widgets.FloatRangeSlider(
-            value=self.db_range,
-            min=-160.0,
-            max=0.0,
-            step=1.0,
-            description="dB",
-            continuous_update=False,
-            readout=False,
-        )
-        self.db_readout = widgets.HTML()
-        self.frequency_slider = widgets.FloatRangeSlider(
-            value=self.frequency_range,
-            min=0.0,
-            max=nyquist,
-            step=50.0,
-            description="Hz",
-            continuous_update=False,
-            readout=False,
-        )
-        self.frequency_readout = widgets.HTML()
-        self.figure, self.image_mark = spectrogram_figure(figure_height)
-        self.audio = widgets.Audio(value=b"", format="wav", autoplay=False, loop=False)
-        self.message_html = widgets.HTML()
-        self.labels_html = widgets.HTML(layout=widgets.Layout(min_width="14em"))
-
+        nyquist = self.preprocessing.sample_rate / 2
+        self.contrast = ContrastPanel(self.db_range, self.frequency_range, nyquist)
+        self.single_box = ClipPane(figure_height)
+        self.grid_box = ClipGrid(grid_shape, self._cell, self._open, guard)
         traitlets.link((self, "db_range"), (self.db_slider, "value"))
         traitlets.link((self, "frequency_range"), (self.frequency_slider, "value"))
         traitlets.link((self, "mode"), (self.mode_toggle, "value"))
-        self.previous_button.on_click(guard(lambda _: self.previous()))
-        self.next_button.on_click(guard(lambda _: self.next()))
-        self.clip_slider.observe(guard(self._on_slider), names="value")
-        self.filter_column_dropdown.observe(guard(self._on_filter_column), names="value")
-        self.filter_value_dropdown.observe(guard(self._on_filter_value), names="value")
         self.observe(guard(lambda _: self._redraw_all()), names=["db_range", "frequency_range"])
         self.observe(guard(lambda ch: self._show_mode(ch["new"])), names="mode")
         self.observe(guard(lambda _: self._render()), names="index")
-
-        self.single_box = widgets.HBox(
-            [
-                widgets.VBox(
-                    [self.figure, self.audio, self.message_html],
-                    layout=widgets.Layout(flex="1 1 auto", width="70%"),
-                ),
-                self.labels_html,
-            ]
-        )
-        self.page_previous_button = widgets.Button(description="◀ page")
-        self.page_next_button = widgets.Button(description="page ▶")
-        self.page_html = widgets.HTML()
-        self.page_previous_button.on_click(guard(lambda _: self.show_page(self.page - 1)))
-        self.page_next_button.on_click(guard(lambda _: self.show_page(self.page + 1)))
-        self._cells = [self._make_cell(k) for k in range(self.grid_shape[0] * self.grid_shape[1])]
-        self.grid = widgets.GridBox(
-            [c["box"] for c in self._cells],
-            layout=widgets.Layout(
-                grid_template_columns=f"repeat({self.grid_shape[1]}, 1fr)", grid_gap="6px"
-            ),
-        )
-        self.grid_box = widgets.VBox(
-            [
-                widgets.HBox([self.page_previous_button, self.page_html, self.page_next_button]),
-                self.grid,
-            ],
-            layout=widgets.Layout(display="none"),
-        )
         self.children = [
-            widgets.HBox(
-                [self.previous_button, self.next_button, self.clip_slider, self.position_html]
-            ),
-            widgets.HBox(
-                [self.filter_column_dropdown, self.filter_value_dropdown, self.mode_toggle]
-            ),
-            widgets.HBox(
-                [self.db_slider, self.db_readout, self.frequency_slider, self.frequency_readout],
-                layout=widgets.Layout(align_items="center"),
-            ),
+            self.navigator,
+            widgets.HBox([self.filter_bar, self.mode_toggle]),
+            self.contrast,
             self.single_box,
             self.grid_box,
             self.errors.output,
         ]
         self._show_readouts()
-
-    def _make_cell(self, k: int) -> dict:
-        image = widgets.Image(
-            value=BLANK_PNG, format="png", layout=widgets.Layout(width="100%", height="120px")
-        )
-        caption = widgets.HTML()
-        audio = widgets.Audio(value=b"", format="wav", autoplay=False, loop=False)
-        open_button = widgets.Button(
-            description="open", layout=widgets.Layout(width="auto", flex="0 0 auto")
-        )
-        open_button.on_click(self.errors.guard(lambda _: self._open_cell(k)))
-        box = widgets.VBox(
-            [image, widgets.HBox([open_button, caption]), audio],
-            layout=widgets.Layout(border="1px solid #ddd", padding="2px"),
-        )
-        return {"box": box, "image": image, "caption": caption, "audio": audio, "row": None}
-
-    def _label_columns(self) -> list[str]:
-        if self._fixed_label_columns is not None:
-            missing = [c for c in self._fixed_label_columns if c not in self.df.columns]
-            if missing:
-                raise LabelError(
-                    f"table has no column(s) {missing}; it has {list(self.df.columns)}"
-                )
-            return list(self._fixed_label_columns)
-        skip = {self.filename_column, self.offset_column}
-        return [c for c in self.df.columns if c not in skip]
 
     # ------------------------------------------------------------ public API
     def show(self, index: int) -> None:
@@ -328,17 +201,7 @@ class SpectrogramInspector(widgets.VBox):
         if column is not None and value is None:
             value = (distinct_values(self.df, column) or [None])[0]
         self._filter = (column, None if value is None else str(value).strip())
-        self._syncing = True
-        try:
-            options = self.filter_column_dropdown.options
-            if column is not None and column not in options:
-                self.filter_column_dropdown.options = [*options, column]
-            self.filter_column_dropdown.value = column if column is not None else _ALL
-            self._fill_values(column)
-            if column is not None:
-                self.filter_value_dropdown.value = self._filter[1]
-        finally:
-            self._syncing = False
+        self.filter_bar.select(self.df, *self._filter)
         self._apply_filter()
 
     def set_rows(self, rows: Sequence | None = None) -> None:
@@ -348,19 +211,11 @@ class SpectrogramInspector(widgets.VBox):
 
     def set_table(self, df: pd.DataFrame, rows: Sequence | None = None) -> None:
         """Browse another table (keeping the settings); ``rows`` as in :meth:`set_rows`."""
-        self.df = _as_table(df, self.filename_column)
-        self.label_columns = self._label_columns()
-        column = self._filter[0]
-        if column is not None and column not in self.df.columns:
+        self._source.set_table(df)
+        if self._filter[0] is not None and self._filter[0] not in self.df.columns:
             self._filter = (None, None)
         self._subset = None if rows is None else list(rows)
-        self._syncing = True
-        try:
-            self.filter_column_dropdown.options = [_ALL, *self.label_columns]
-            self.filter_column_dropdown.value = self._filter[0] or _ALL
-            self._fill_values(self._filter[0])
-        finally:
-            self._syncing = False
+        self.filter_bar.offer(self.df, self.label_columns, self._filter[0])
         self._apply_filter()
 
     def set_mode(self, mode: str) -> None:
@@ -369,59 +224,15 @@ class SpectrogramInspector(widgets.VBox):
             raise ValueError(f"mode must be 'single' or 'grid', got {mode!r}")
         self.mode = mode
 
-    @property
-    def per_page(self) -> int:
-        """Clips on a grid page."""
-        return self.grid_shape[0] * self.grid_shape[1]
-
-    @property
-    def n_pages(self) -> int:
-        """Grid pages for the current rows."""
-        return n_pages(len(self.rows), self.per_page)
-
     def show_page(self, page: int) -> None:
         """Fill the grid with page ``page`` (0-based, clamped) of :attr:`rows`."""
-        self.page = min(max(int(page), 0), self.n_pages - 1)
-        shown = page_rows(self.rows, self.page, self.per_page)
-        for k, cell in enumerate(self._cells):
-            self._fill_cell(cell, shown[k] if k < len(shown) else None)
-        self.page_html.value = f"page {self.page + 1} of {self.n_pages}"
-        self.page_previous_button.disabled = self.page <= 0
-        self.page_next_button.disabled = self.page >= self.n_pages - 1
+        self.grid_box.show_page(page, self.rows)
 
-    # -------------------------------------------------------------- handlers
-    def _on_slider(self, change) -> None:
-        if not self._syncing:
-            self.show(change["new"] - 1)
-
-    def _on_filter_column(self, change) -> None:
-        if self._syncing:
-            return
-        column = None if change["new"] == _ALL else change["new"]
-        self.set_filter(column)
-
-    def _on_filter_value(self, change) -> None:
-        if self._syncing or change["new"] is None:
-            return
-        self.set_filter(self._filter[0], change["new"])
-
-    def _fill_values(self, column: str | None) -> None:
-        if column is None:
-            self.filter_value_dropdown.options = []
-            self.filter_value_dropdown.disabled = True
-        else:
-            self.filter_value_dropdown.options = distinct_values(self.df, column)
-            self.filter_value_dropdown.disabled = False
-
+    # -------------------------------------------------------------- wiring
     def _apply_filter(self) -> None:
         column, value = self._filter
         self.rows = filter_rows(self.df, column, value, self._subset)
-        self._syncing = True
-        try:
-            self.clip_slider.max = max(len(self.rows), 1)
-            self.clip_slider.disabled = len(self.rows) <= 1
-        finally:
-            self._syncing = False
+        self.navigator.set_count(len(self.rows))
         self.show(0)
         if self.mode == "grid":
             self.show_page(0)
@@ -432,48 +243,24 @@ class SpectrogramInspector(widgets.VBox):
         if mode == "grid":
             self.show_page(self.index // self.per_page)
 
-    # ------------------------------------------------------------- rendering
-    def _clip_source(self, row) -> tuple[str, float]:
-        path = str(self.df.at[row, self.filename_column])
-        offset = float(self.df.at[row, self.offset_column]) if self.offset_column else 0.0
-        return path, offset
+    def _cell(self, row) -> tuple[bytes, bytes, str]:
+        return self._source.cell(row, self.db_range, self.frequency_range)
 
-    def _load(self, row) -> Audio:
-        path, offset = self._clip_source(row)
-        return load_audio(path, self.preprocessing, offset, self.max_seconds)
-
-    def _view(self, audio: Audio) -> ClipView:
-        return render_clip(audio, self.preprocessing, self.db_range, self.frequency_range)
+    def _open(self, row) -> None:
+        self.mode = "single"
+        self.show(self.rows.index(row))
 
     def _render(self) -> None:
         n = len(self.rows)
-        self._syncing = True
-        try:
-            self.clip_slider.value = min(self.index + 1, self.clip_slider.max)
-        finally:
-            self._syncing = False
-        self.previous_button.disabled = self.index <= 0
-        self.next_button.disabled = self.index >= n - 1
-        if n == 0:
-            self.row, self._audio = None, None
-            self.position_html.value = "no clips match the filter"
-            self.labels_html.value = ""
-            self._show_error(None)
+        self.row = self.rows[self.index] if n else None
+        if self.row is None:
+            self.navigator.show(self.index, n, "no clips match the filter")
+            self.single_box.clear()
             return
-        self.row = self.rows[self.index]
-        path, offset = self._clip_source(self.row)
-        at = f" at {offset:g} s" if offset else ""
-        name = html.escape(f"{Path(path).name}{at}")
-        self.position_html.value = f"clip {self.index + 1} of {n} · row {self.row} · {name}"
-        labels = {c: self.df.at[self.row, c] for c in self.label_columns}
-        self.labels_html.value = mapping_html(labels, "column", "value")
-        try:
-            self._audio = self._load(self.row)
-        except _CLIP_ERRORS as exc:
-            self._audio = None
-            self._show_error(str(exc))
-            return
-        self._redraw()
+        self.navigator.show(self.index, n, self._source.position_html(self.row, self.index, n))
+        row = self.row
+        if self.single_box.load(self._source.labels(row), lambda: self._source.load(row)):
+            self._redraw()
 
     def _redraw_all(self) -> None:
         self._redraw()
@@ -482,79 +269,8 @@ class SpectrogramInspector(widgets.VBox):
 
     def _redraw(self) -> None:
         self._show_readouts()
-        if self._audio is None:
-            return
-        try:
-            view = self._view(self._audio)
-        except _CLIP_ERRORS as exc:
-            self._show_error(str(exc))
-            return
-        self.clip, self.error = view, None
-        floor = view.decibel_limits[0]
-        self.message_html.value = (
-            ""
-            if view.above_floor
-            else messages_html(
-                [
-                    f"all of this clip is quieter than the floor ({_db(floor)} dB): "
-                    "lower the floor to see it"
-                ],
-                "warning",
-            )
-        )
-        set_spectrogram(self.image_mark, view.png, (0.0, view.duration), view.frequency_range)
-        self.audio.value = view.wav
-        self._show_readouts()
+        if self.single_box.redraw(self._source.view, self.db_range, self.frequency_range):
+            self._show_readouts()
 
     def _show_readouts(self) -> None:
-        floor, ceiling = self.db_range
-        text = f"floor {_db(floor)} dB · ceiling {_db(ceiling)} dB"
-        clip = self.clip
-        if clip is not None and clip.above_floor and clip.peak_db < ceiling:
-            text += f"<br><small>black: this clip's loudest, {_db(clip.peak_db)} dB</small>"
-        self.db_readout.value = text
-        lo, hi = self.frequency_range
-        self.frequency_readout.value = f"{lo:.0f} – {hi:.0f} Hz"
-
-    def _show_error(self, text: str | None) -> None:
-        self.clip, self.error = None, text
-        self.message_html.value = messages_html([text], "error") if text else ""
-        show_png(self.image_mark, BLANK_PNG)
-        self.audio.value = b""
-
-    def _caption_labels(self, row) -> str:
-        return ", ".join(f"{c}: {self.df.at[row, c]}" for c in self.label_columns[:3])
-
-    def _fill_cell(self, cell: dict, row) -> None:
-        cell["row"] = row
-        # an empty cell takes no room, so a short page leaves no blank rows
-        cell["box"].layout.display = "none" if row is None else None
-        if row is None:
-            cell["image"].value, cell["audio"].value, cell["caption"].value = BLANK_PNG, b"", ""
-            return
-        path, _ = self._clip_source(row)
-        labels = html.escape(self._caption_labels(row))
-        try:
-            view = self._view(self._load(row))
-        except _CLIP_ERRORS as exc:
-            cell["image"].value, cell["audio"].value = BLANK_PNG, b""
-            cell["caption"].value = messages_html([f"{Path(path).name}: {exc}"], "error")
-            return
-        cell["image"].value, cell["audio"].value = view.png, view.wav
-        name = html.escape(f"{row} {Path(path).name}")
-        cell["caption"].value = (
-            f"<b>{name}</b><br><small>{labels}</small>"
-            f"<br><small style='color:#555'>{html.escape(extent_text(view))}</small>"
-        )
-
-    def _open_cell(self, k: int) -> None:
-        row = self._cells[k]["row"]
-        if row is None:
-            return
-        self.mode = "single"
-        self.show(self.rows.index(row))
-
-    @property
-    def cells(self) -> list[dict]:
-        """Grid cells: dicts with ``row``, ``image``, ``audio`` and ``caption`` (for scripts)."""
-        return [{k: c[k] for k in ("row", "image", "audio", "caption", "box")} for c in self._cells]
+        self.contrast.show(self.db_range, self.frequency_range, self.clip)

@@ -6,9 +6,11 @@ loop writes it to the label table durably, with its provenance, before the click
 "refit" ends the round; the panel then gains a row (labels, validation AP on the held labels,
 precision of the last page) and a point on its chart.
 
-Keyboard shortcuts: not available. ipywidgets has no global key events and ``ipyevents``
-(which adds them) is not a dependency of the kit; the buttons take the keyboard focus (Tab,
-then Enter or Space), and "all remaining absent" answers a whole page in one click.
+Keyboard shortcuts (:data:`SHORTCUTS`), through ``ipyevents`` (ipywidgets has no key events):
+with the mouse over a card (ipyevents gives the card the keyboard focus then), **1** or **p**
+answers present, **2** or **a** absent, **3** or **s** skip. With several classes, the digit
+``k`` toggles the ``k``-th class, **Enter** saves the card's answer and **s** skips it.
+"all remaining absent" answers a whole page in one click.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import ipywidgets as widgets
 import numpy as np
 import pandas as pd
 import traitlets
+from ipyevents import Event
 
 from ..audio.clip import Audio
 from ..audio.spectrogram import Spectrogram
@@ -27,7 +30,10 @@ from ._errors import ErrorLog
 from ._plots import BLANK_PNG, line_figure
 from ._tables import frame_html, status_html
 
-__all__ = ["LabelingGrid"]
+__all__ = ["LabelingGrid", "SHORTCUTS"]
+
+#: Keys that answer the card under the mouse (one class).
+SHORTCUTS = {"1": "present", "p": "present", "2": "absent", "a": "absent", "3": "skip", "s": "skip"}
 
 _ANSWER_COLOR = {"present": "#2a7a2a", "absent": "#7f7f7f", "skip": "#b35900"}
 
@@ -73,6 +79,10 @@ class _Card:
             [self.caption, self.image, self.audio, *rows, self.status],
             layout=widgets.Layout(border="2px solid #ddd", padding="3px"),
         )
+        self.box.add_class("labeling-card")
+        # key presses over the card reach Python as {"type": "keydown", "key": ...} messages
+        self.keys = Event(source=self.box, watched_events=["keydown"])
+        self.keys.on_dom_event(guard(lambda event: grid.press(k, event.get("key", ""))))
 
     def show(self, row: dict | None) -> None:
         self.row, self.answer = row, None
@@ -124,7 +134,8 @@ class LabelingGrid(widgets.VBox):
     cards : list
         One per window of the page: ``caption``, ``image`` (spectrogram PNG), ``audio``,
         ``present_button``, ``absent_button``, ``skip_button`` (one class), or
-        ``class_toggles`` and ``save_button`` (several classes), ``status``.
+        ``class_toggles`` and ``save_button`` (several classes), ``status``, and ``keys``
+        (the ``ipyevents.Event`` that sends the card's key presses to :meth:`press`).
     next_page_button, refit_button, all_absent_button : ipywidgets.Button
     strategy_select, class_select : ipywidgets.Dropdown
     page_size_input : ipywidgets.BoundedIntText
@@ -220,6 +231,27 @@ class LabelingGrid(widgets.VBox):
         card.mark(answer if isinstance(answer, str) else ("+".join(answer) or "none"))
         self._status()
         return row
+
+    def press(self, k: int, key: str) -> dict | None:
+        """A key pressed over card ``k`` (:data:`SHORTCUTS`); the recorded row, if it answered.
+
+        Keys that mean nothing, and keys over a card already answered or empty, are ignored.
+        """
+        card = self.cards[k]
+        key = str(key).lower()
+        if card.row is None or card.answer is not None:
+            return None
+        if not card.class_toggles:
+            answer = SHORTCUTS.get(key)
+            return self.answer(k, answer) if answer else None
+        if key == "s":
+            return self.answer(k, "skip")
+        if key == "enter":
+            return self.answer(k, [t.description for t in card.class_toggles if t.value])
+        if key.isdigit() and 1 <= int(key) <= len(card.class_toggles):
+            toggle = card.class_toggles[int(key) - 1]
+            toggle.value = not toggle.value
+        return None
 
     def mark_rest_absent(self) -> list[dict]:
         """Answer every unanswered card of the page "absent" (one durable write)."""

@@ -1,4 +1,8 @@
-"""SplitBalance: choose a train/validation split and see whether the classes stay balanced."""
+"""SplitBalance: choose a train/validation split and see whether the classes stay balanced.
+
+A view composed of sub-views (:mod:`._split_parts`, :mod:`._save_bar`); the widget holds
+the settings in traits and turns them into core calls (:mod:`woodcock_widgets.tables.splits`).
+"""
 
 from __future__ import annotations
 
@@ -6,24 +10,21 @@ import os
 from pathlib import Path
 
 import ipywidgets as widgets
-import numpy as np
 import pandas as pd
 import traitlets
 
 from ..errors import LabelError, SplitError
-from ..io_utils import atomic_write_csv
 from ..tables.labeled import LabeledTable, WindowLabels
 from ..tables.labels import read_labels
-from ..tables.long_view import class_colors
 from ..tables.splits import SplitResult, moved_to_valid, split_multilabel, split_train_valid
+from ..workflow.run_folder import RunFolder
 from ._errors import ErrorLog
-from ._plots import stacked_bar_figure
-from ._tables import frame_html, legend_html, messages_html, status_html
+from ._parts import Part
+from ._save_bar import SaveBar
+from ._split_parts import BalanceChart, SplitSettings, moved_text
+from ._tables import messages_html
 
 __all__ = ["SplitBalance"]
-
-_NO_GROUP = "(none)"
-_PARTS = ("all", "train", "valid")
 
 
 class SplitBalance(widgets.VBox):
@@ -108,6 +109,13 @@ class SplitBalance(widgets.VBox):
             raise LabelError(f"table has no column {column!r}; it has {list(self.df.columns)}")
         return column
 
+    # child controls by role, owned by the sub-view that wires them
+    label_column_dropdown, train_fraction_input, seed_input = Part.of("settings", 3)
+    stratify_checkbox, group_dropdown = Part.of("settings", 2)
+    legend_html, figure, bars, moved_html, counts_html = Part.of("chart", 5)
+    save_dir_text = Part("save_bar", "path_text")
+    save_button, status_html = Part.of("save_bar", 2)
+
     def __init__(
         self,
         df: pd.DataFrame | LabeledTable | str | os.PathLike,
@@ -157,65 +165,25 @@ class SplitBalance(widgets.VBox):
     def _build(self, save_dir) -> None:
         guard = self.errors.guard
         columns = [c for c in self.df.columns if c != self.filename_column]
-        self.label_column_dropdown = widgets.Dropdown(
-            options=columns, value=self.label_column, description="classes"
-        )
-        # A text box, not a slider: a slider would silently clamp the value.
-        self.train_fraction_input = widgets.FloatText(
-            value=self.train_fraction, step=0.05, description="train share"
-        )
-        self.seed_input = widgets.IntText(value=self.seed, description="seed")
-        self.stratify_checkbox = widgets.Checkbox(value=self.stratify, description="stratify")
         groups = list(columns)
         if isinstance(self.labeled_table, WindowLabels):  # windows group by their recording
             groups.insert(0, self.filename_column)
-        self.group_dropdown = widgets.Dropdown(
-            options=[_NO_GROUP, *groups],
-            value=self.group_column or _NO_GROUP,
-            description="group by",
-        )
-        self.legend_html = widgets.HTML()
-        self.figure, self.bars = stacked_bar_figure("part", "clips", [])
-        self.figure.layout.width = "420px"
-        self.moved_html = widgets.HTML()
-        self.counts_html = widgets.HTML()
+        self.settings = SplitSettings(self, columns, groups)
+        self.chart = BalanceChart()
         self.messages_html = widgets.HTML()
-        self.save_dir_text = widgets.Text(
-            value=str(save_dir or "."), description="save to", layout=widgets.Layout(width="60%")
-        )
-        self.save_button = widgets.Button(
-            description="Save train/valid CSVs", icon="save", layout=widgets.Layout(width="auto")
-        )
-        self.status_html = widgets.HTML()
-
-        traitlets.link((self, "label_column"), (self.label_column_dropdown, "value"))
-        traitlets.link((self, "train_fraction"), (self.train_fraction_input, "value"))
-        traitlets.link((self, "seed"), (self.seed_input, "value"))
-        traitlets.link((self, "stratify"), (self.stratify_checkbox, "value"))
-        traitlets.link(
-            (self, "group_column"),
-            (self.group_dropdown, "value"),
-            transform=(lambda g: g or _NO_GROUP, lambda v: None if v == _NO_GROUP else v),
+        self.save_bar = SaveBar(
+            "save to", str(save_dir or "."), "Save train/valid CSVs", guard(self.save)
         )
         self.observe(
             guard(lambda _: self.refresh()),
             names=["label_column", "train_fraction", "seed", "stratify", "group_column"],
         )
-        self.observe(lambda ch: self._show_status(ch["new"]), names="status")
-        self.save_button.on_click(guard(lambda _: self.save()))
+        self.observe(lambda ch: self.save_bar.show_status(ch["new"]), names="status")
         self.children = [
-            widgets.HBox([self.label_column_dropdown, self.train_fraction_input]),
-            widgets.HBox([self.seed_input, self.stratify_checkbox, self.group_dropdown]),
-            widgets.HBox(
-                [
-                    widgets.VBox([self.legend_html, self.figure, self.moved_html]),
-                    self.counts_html,
-                ],
-                layout=widgets.Layout(align_items="flex-start"),
-            ),
+            self.settings,
+            self.chart,
             self.messages_html,
-            widgets.HBox([self.save_dir_text, self.save_button]),
-            self.status_html,
+            self.save_bar,
             self.errors.output,
         ]
 
@@ -244,92 +212,48 @@ class SplitBalance(widgets.VBox):
             self.group_column,
         )
 
+    def _split(self) -> SplitResult:
+        where = {"group_column": self.group_column, "filename_column": self.filename_column}
+        if self.target_columns is not None:
+            return split_multilabel(
+                self.df, self.target_columns, self.train_fraction, seed=self.seed, **where
+            )
+        return split_train_valid(
+            self.df,
+            self.label_column,
+            train_fraction=self.train_fraction,
+            seed=self.seed,
+            stratify=self.stratify,
+            **where,
+        )
+
     def refresh(self) -> SplitResult | None:
         """Split with the current settings and update the chart, table and messages."""
         if self.status and self._state() != self._saved_state:
             self.status = ""  # the saved files no longer hold the split shown
         previous = self.result
         try:
-            if self.target_columns is not None:
-                result = split_multilabel(
-                    self.df,
-                    self.target_columns,
-                    self.train_fraction,
-                    seed=self.seed,
-                    group_column=self.group_column,
-                    filename_column=self.filename_column,
-                )
-            else:
-                result = split_train_valid(
-                    self.df,
-                    self.label_column,
-                    train_fraction=self.train_fraction,
-                    seed=self.seed,
-                    stratify=self.stratify,
-                    group_column=self.group_column,
-                    filename_column=self.filename_column,
-                )
+            result = self._split()
         except (SplitError, LabelError) as exc:
             self.result, self.error, self.moved = None, str(exc), None
             self.messages_html.value = messages_html([self.error], "error")
-            self.counts_html.value = self.moved_html.value = ""
-            with self.bars.hold_sync():
-                self.bars.x = np.array([], dtype=str)
-                self.bars.y = np.zeros((len(self.bars.labels), 0))
+            self.chart.clear()
             self.save_button.disabled = True
             return None
         self.result, self.error = result, None
         self.moved = moved_to_valid(previous, result) if previous is not None else None
-        report = result.report
-        classes = [str(c) for c in report.index]
-        colors = list(self.bars.colors)
-        if list(self.bars.labels) != classes:  # one colour per class, past ten classes too
-            colors = list(class_colors(classes).values())
-        with self.bars.hold_sync():
-            self.bars.labels = classes
-            self.bars.colors = colors
-            self.bars.x = np.array(_PARTS, dtype=str)
-            self.bars.y = np.vstack(
-                [[report.loc[c, f"{p}_count"] for p in _PARTS] for c in report.index]
-            ).astype(float)
         what = (
             "positive windows in each part, by class:"
             if self.target_columns is not None
             else f"clips in each part, by {self.label_column}:"
         )
-        self.legend_html.value = legend_html(what, dict(zip(classes, colors)))
-        self.moved_html.value = self._moved_text()
-        self.counts_html.value = frame_html(self._counts_table(report))
+        moved = moved_text(self.seed, self.moved, len(result.valid))
+        self.chart.show(result, len(self.df), what, moved)
         self.messages_html.value = messages_html(result.warnings, "warning") or messages_html(
             ["every class is in both parts; no file or group leaks"], "ok"
         )
         self.save_button.disabled = False
         return result
-
-    def _moved_text(self) -> str:
-        n_valid = len(self.result.valid)
-        if self.moved is None:
-            return f"<small>seed {self.seed}: {n_valid} validation clips</small>"
-        return (
-            f"<small>seed {self.seed}: {self.moved} of the {n_valid} validation clips "
-            "were not held out in the split shown before</small>"
-        )
-
-    def _counts_table(self, report: pd.DataFrame) -> pd.DataFrame:
-        """Per class and part: ``count (share %)``, plus a total row."""
-        totals = {"all": len(self.df), "train": len(self.result.train)}
-        totals["valid"] = len(self.result.valid)
-        rows = {
-            str(c): {
-                p: f"{report.loc[c, f'{p}_count']} ({report.loc[c, f'{p}_fraction']:.1%})"
-                for p in _PARTS
-            }
-            for c in report.index
-        }
-        rows["total"] = {p: str(totals[p]) for p in _PARTS}
-        table = pd.DataFrame.from_dict(rows, orient="index")
-        table.index.name = "class"
-        return table.reset_index()
 
     def save(self, folder: str | os.PathLike | None = None) -> tuple[Path, Path]:
         """Write ``train.csv`` and ``valid.csv`` into ``folder`` atomically.
@@ -344,10 +268,7 @@ class SplitBalance(widgets.VBox):
             if self.result is None:
                 raise SplitError(f"nothing to save: {self.error}")
             folder = Path(folder if folder is not None else self.save_dir_text.value.strip() or ".")
-            paths = (
-                atomic_write_csv(folder / "train.csv", self.result.train),
-                atomic_write_csv(folder / "valid.csv", self.result.valid),
-            )
+            paths = RunFolder(folder).write_split(self.result.train, self.result.valid)
         self.saved_paths = paths
         self._saved_state = self._state()
         self.status = (
@@ -355,6 +276,3 @@ class SplitBalance(widgets.VBox):
             f"to {folder}"
         )
         return paths
-
-    def _show_status(self, text: str) -> None:
-        self.status_html.value = status_html(text, "ok") if text else ""

@@ -11,12 +11,13 @@ from ..ml.jobs import TrainingJob
 from ..ml.trainer import History, Trainer
 from ..ml.training_config import TrainingConfig
 from ..tables.labeled import LabeledTable
+from ..workflow.embedding_fit import EMBEDDING_OPTIONS, embedding_factory
 from ..workflow.pipeline import resume_trainer, trainer_factory
 from ..workflow.run_folder import RunFolder
 from ._training_curves import CURVES
 from ._training_panel import SHOWN, TrainingPanel, kernel_with_comms, wait_in_kernel
 
-__all__ = ["TrainingControl", "CURVES"]
+__all__ = ["TrainingControl", "CURVES", "METHODS"]
 
 #: :func:`~woodcock_widgets.workflow.pipeline.new_trainer` options a table's control takes.
 _RUN_OPTIONS = {
@@ -32,19 +33,66 @@ _RUN_OPTIONS = {
 }
 
 
-def _split_options(options: dict) -> tuple[dict, dict]:
-    """``(TrainingConfig fields, new_trainer options)``; anything else is refused."""
+#: The methods a control trains with: a CNN in epochs, or a head on embeddings in one step.
+METHODS = ("cnn", "embeddings")
+
+
+def _split_options(options: dict, method: str = "cnn") -> tuple[dict, dict]:
+    """``(TrainingConfig fields, run options)``; anything else is refused.
+
+    For ``embeddings`` the run options are those of
+    :func:`~woodcock_widgets.workflow.embedding_fit.embedding_factory`; the CNN's own
+    (``preprocessing``, ``arch``, ``augment``...) are accepted and do not apply, so a notebook
+    can pass the same options to either method.
+    """
+    if method not in METHODS:
+        raise TrainingError(f"unknown method {method!r}; use one of {list(METHODS)}")
     known = TrainingConfig.field_names()
-    unknown = sorted(set(options) - known - _RUN_OPTIONS)
+    run = _RUN_OPTIONS | EMBEDDING_OPTIONS if method == "embeddings" else _RUN_OPTIONS
+    unknown = sorted(set(options) - known - run)
     if unknown:
         raise TrainingError(
             f"unknown training option(s) {unknown}; TrainingConfig has {sorted(known)}, "
-            f"new runs take {sorted(_RUN_OPTIONS)}"
+            f"new {method} runs take {sorted(run)}"
         )
+    if method == "embeddings":
+        run = EMBEDDING_OPTIONS
     return (
         {k: v for k, v in options.items() if k in known},
-        {k: v for k, v in options.items() if k in _RUN_OPTIONS},
+        {k: v for k, v in options.items() if k in run},
     )
+
+
+def _recorded_method(folder: RunFolder, default: str) -> str:
+    """The folder's recorded method (``cnn`` when it records none), else ``default``."""
+    if not folder.config_path.exists():
+        return default
+    try:
+        return folder.read_config().get("method") or "cnn"
+    except TrainingError:
+        return default
+
+
+def _recorded(folder: RunFolder, given: dict) -> TrainingConfig:
+    """The folder's recorded settings (where it has them), updated with ``given``."""
+    recorded = {}
+    if folder.config_path.exists():
+        try:
+            recorded = folder.read_config().get("training", {})
+        except TrainingError:
+            recorded = {}
+    return TrainingConfig.from_dict({**recorded, **given})
+
+
+def _wait_for(job: TrainingJob, timeout: float | None) -> History:
+    """Wait for ``job`` (serving widget messages in a kernel); an interrupt stops it cleanly."""
+    try:
+        if kernel_with_comms():
+            wait_in_kernel(job, timeout)
+        return job.wait(timeout)
+    except KeyboardInterrupt:
+        job.stop()
+        return job.wait()
 
 
 class TrainingControl(TrainingPanel):
@@ -56,6 +104,11 @@ class TrainingControl(TrainingPanel):
     ``epochs`` shown, with the learning rate and batch size shown; ``config.json`` records
     a change) and **New run** (the same settings in a new folder beside this one). A button
     that cannot work now is disabled, and the hint line under the status says why.
+
+    With ``method="embeddings"`` a new run is a shallow head on pretrained embeddings
+    (:class:`~woodcock_widgets.workflow.embedding_fit.EmbeddingFit`): the control shows the fit
+    as its one step, then the precision–recall curve of the validation set; such a run is not
+    continued (New run fits again, in seconds on cached embeddings).
 
     Value state is in traits (observe or link them): ``epochs``, ``learning_rate``,
     ``batch_size``, ``pretrained``, ``status``, ``message``, ``hint``, ``epochs_done``; the
@@ -74,12 +127,16 @@ class TrainingControl(TrainingPanel):
         Starting settings; default: the run folder's (when it has them), else defaults.
     pretrained : bool
         Start new runs from ImageNet weights.
+    method : {"cnn", "embeddings"}
+        How a table's new runs train; a folder's recorded method wins in :meth:`from_run`.
     update_interval : float
         Seconds between progress-bar updates (the curves update at every epoch end).
     **options
         :class:`TrainingConfig` fields (``epochs=5``) and, with a table, options of
         :func:`~woodcock_widgets.workflow.pipeline.new_trainer` (``split``,
-        ``preprocessing``, ``augment``...).
+        ``preprocessing``, ``augment``...) or, for embeddings, of
+        :func:`~woodcock_widgets.workflow.embedding_fit.embedding_factory` (``embedder``,
+        ``split``, ``cache_dir``, ``zero_shot_species``...).
 
     Examples
     --------
@@ -97,13 +154,15 @@ class TrainingControl(TrainingPanel):
         *,
         config: TrainingConfig | None = None,
         pretrained: bool = True,
+        method: str = "cnn",
         update_interval: float = 0.5,
         **options,
     ) -> None:
         super().__init__()
-        fields, run_options = _split_options(options)
+        fields, run_options = _split_options(options, method)
         if isinstance(make_trainer, LabeledTable):
-            make_trainer = trainer_factory(make_trainer, **run_options)
+            factory = embedding_factory if method == "embeddings" else trainer_factory
+            make_trainer = factory(make_trainer, **run_options)
         elif make_trainer is not None and not callable(make_trainer):
             raise TrainingError(
                 "table must be a LabeledTable (LabelRemapper.table or pipeline.prepare_labels)"
@@ -111,9 +170,10 @@ class TrainingControl(TrainingPanel):
         elif run_options:
             raise TrainingError(f"{sorted(run_options)} need a label table (for_table)")
         self.folder = RunFolder(run_dir)
+        self.method = method if make_trainer is not None else _recorded_method(self.folder, method)
         self.make_trainer = make_trainer
         self.update_interval = float(update_interval)
-        self.base_config = replace(config, **fields) if config else self._recorded(fields)
+        self.base_config = replace(config, **fields) if config else _recorded(self.folder, fields)
         self.trainer: Trainer | None = None
         self.job: TrainingJob | None = None
         self._build(self.base_config.epochs)
@@ -133,21 +193,16 @@ class TrainingControl(TrainingPanel):
         """A control to continue the run in ``run_dir``, its settings read from the folder."""
         return cls(run_dir, None, **options)
 
-    def _recorded(self, given: dict) -> TrainingConfig:
-        """The folder's recorded settings (where it has them), updated with ``given``."""
-        recorded = {}
-        if self.folder.config_path.exists():
-            try:
-                recorded = self.folder.read_config().get("training", {})
-            except TrainingError:
-                recorded = {}
-        return TrainingConfig.from_dict({**recorded, **given})
-
     # ------------------------------------------------------------------ state
     @property
     def run_dir(self):
         """The run folder's path (New run moves it to the new folder)."""
         return self.folder.path
+
+    @property
+    def one_step(self) -> bool:
+        """Whether runs are fitted in one step (the embeddings method): never continued."""
+        return self.method == "embeddings"
 
     @property
     def running(self) -> bool:
@@ -213,13 +268,22 @@ class TrainingControl(TrainingPanel):
             Already running, bad settings, or the folder holds no finished epoch.
         """
         self._check_idle()
+        if self.one_step:
+            raise TrainingError(
+                "an embeddings fit is one step and is not continued; New run fits again "
+                "(in seconds: the embeddings are cached)"
+            )
         if not self.folder.holds_run():
             raise TrainingError(
                 f"cannot resume: {self.folder.last} does not exist (no epoch finished yet); "
                 "press Start for a new run"
             )
         self.config()
-        done, path, recorded = self.folder.epochs_done(), self.folder.path, self._recorded({})
+        done, path, recorded = (
+            self.folder.epochs_done(),
+            self.folder.path,
+            _recorded(self.folder, {}),
+        )
         target = max(int(self.epochs), done)
         changed = {
             k: getattr(self, k) for k in SHOWN[1:] if getattr(self, k) != getattr(recorded, k)
@@ -260,19 +324,9 @@ class TrainingControl(TrainingPanel):
         """
         if self.job is None:
             raise TrainingError("training has not been started: call .start() or .resume()")
-        try:
-            if kernel_with_comms():
-                wait_in_kernel(self.job, timeout)
-            return self.job.wait(timeout)
-        except KeyboardInterrupt:
-            self.job.stop()
-            return self.job.wait()
+        return _wait_for(self.job, timeout)
 
     # ---------------------------------------------------------------- helpers
-    def _check_idle(self) -> None:
-        if self.running:
-            raise TrainingError("training is already running; Stop it first")
-
     def _launch(self, make: Callable[[], Trainer], text: str) -> TrainingJob:
         self.errors.clear()
         self.trainer = None
@@ -286,16 +340,3 @@ class TrainingControl(TrainingPanel):
             on_warning=self.errors.warn,
         )
         return self.job
-
-    def _built(self, trainer: Trainer) -> None:
-        self.trainer = trainer
-        if self.status == "preparing":
-            self.status = "running"
-
-    def _build_failed(self, exc: BaseException) -> None:
-        self.errors.report(exc)
-        self._say(f"could not start: {exc}", "error")
-        self.status = "failed"
-
-    def _draw_curves(self, history: History, epochs: int = 0) -> None:
-        self.plots.draw(history, epochs)

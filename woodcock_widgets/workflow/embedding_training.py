@@ -38,19 +38,15 @@ cached for every window, so a refit on another split or other labels runs no mod
 
 from __future__ import annotations
 
-import math
 import os
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from ..errors import EmbeddingError, SplitError, TrainingError
+from ..errors import EmbeddingError, TrainingError
 from ..ml.embedders import Embedder
 from ..ml.embedding_bundle import (
     EmbeddingBundle,
@@ -59,9 +55,9 @@ from ..ml.embedding_bundle import (
     embedding_versions,
 )
 from ..ml.embedding_cache import EmbeddingCache
-from ..ml.metrics import classification_metrics, threshold_metrics
 from ..ml.run_folder import RunFolder
 from ..ml.shallow import ShallowClassifier
+from ..ml.shallow_selection import choose_C
 from ..ml.zero_shot import (
     DEFAULT_ZERO_SHOT_THRESHOLD,
     SharedPass,
@@ -69,300 +65,15 @@ from ..ml.zero_shot import (
     zero_shot_metrics,
     zero_shot_scores,
 )
-from ..tables.labeled import CODE_COLUMN, LabeledTable
-from ..tables.splits import split_train_valid
-from ..tables.windows import WINDOW_COLUMNS, read_window_table
+from .embedding_metrics import DEFAULT_THRESHOLD, evaluate_probabilities
+from .embedding_rows import as_rows, clean, split_rows, targets, window_table
+from .embedding_run import EmbeddingRun
+from .embedding_setup import make_embedder, positive_class_of
 
 __all__ = ["EmbeddingRun", "fit_embedding_classifier", "make_embedder", "METHOD"]
 
 #: ``method`` recorded in ``config.json`` (the CNN path records none).
 METHOD = "embeddings"
-#: Detection threshold recorded for the positive class (multi-label: every class).
-DEFAULT_THRESHOLD = 0.5
-
-_STRATUM = "_stratum"
-
-
-@dataclass
-class EmbeddingRun:
-    """The outcome of :func:`fit_embedding_classifier`.
-
-    Attributes
-    ----------
-    run_dir : pathlib.Path
-        The run folder.
-    bundle : EmbeddingBundle
-        The saved classifier (``run_dir/best.pt``).
-    record : dict
-        The history row (epoch 1): losses and metrics, zero-shot figures, seconds.
-    zero_shot : dict or None
-        Species, threshold, AP, precision, recall and F1 of the zero-shot baseline.
-    timings : dict of str to float
-        ``embed_seconds``, ``fit_seconds``, ``save_seconds``, ``seconds`` (all of it).
-    cache_stats : dict of str to int
-        ``model_calls``, ``windows_computed``, ``hits``, ``misses`` of the embedding cache,
-        and ``model_windows``: windows the model actually ran (0 on a refit).
-    split_warnings : list of str
-        What the split found worth saying (small classes, leakage).
-    status : str
-        ``finished``.
-    """
-
-    run_dir: Path
-    bundle: EmbeddingBundle
-    record: dict[str, Any]
-    zero_shot: dict[str, Any] | None = None
-    timings: dict[str, float] = field(default_factory=dict)
-    cache_stats: dict[str, int] = field(default_factory=dict)
-    split_warnings: list[str] = field(default_factory=list)
-    status: str = "finished"
-
-    @property
-    def history(self) -> pd.DataFrame:
-        """The content of ``history.csv`` (one row)."""
-        return pd.DataFrame([self.record])
-
-    @property
-    def best_epoch(self) -> int:
-        """Always 1: a logistic head is fitted in one step."""
-        return 1
-
-    @property
-    def best_score(self) -> float:
-        """Validation macro F1 (as the CNN trainer's ``best_score``)."""
-        return float(self.record.get("valid_f1", float("nan")))
-
-
-def make_embedder(embedder: str | os.PathLike | Embedder | Any = "birdnet") -> Embedder:
-    """An :class:`~woodcock_widgets.ml.embedders.Embedder` from a name, a bundle or itself.
-
-    Parameters
-    ----------
-    embedder : str, path, ModelBundle or Embedder
-        ``"birdnet"`` (the optional extra), the path of a CNN bundle of this kit (its layer
-        before the classifier), a loaded CNN bundle, or an embedder.
-
-    Raises
-    ------
-    EmbeddingError
-        The ``birdnet`` extra is missing (with the install command), or an unknown name.
-    """
-    from ..ml.bundle import ModelBundle
-    from ..ml.embedders import BirdNETEmbedder, BundleEmbedder
-
-    if isinstance(embedder, Embedder):
-        return embedder
-    if isinstance(embedder, ModelBundle):
-        return BundleEmbedder(embedder)
-    if isinstance(embedder, str) and embedder.strip().lower() == "birdnet":
-        return BirdNETEmbedder()
-    path = Path(embedder)
-    if path.suffix == ".pt" or path.is_file():
-        return BundleEmbedder(path)
-    raise EmbeddingError(
-        f"unknown embedder {embedder!r}: use 'birdnet' or the path of a trained bundle (.pt)"
-    )
-
-
-# ----------------------------------------------------------------------------- the table
-@dataclass
-class _Rows:
-    """A label table brought to one shape: rows, classes and how to read them."""
-
-    df: pd.DataFrame  # the rows, with a stratum column for the split
-    kind: str  # "clips" or "windows"
-    classes: list[str]
-    multi_label: bool
-    class_column: str | None
-    file_column: str
-
-
-def _as_rows(table, classes, multi_label, filename_column: str) -> _Rows:
-    if isinstance(table, str | os.PathLike):
-        table = read_window_table(table)
-    if isinstance(table, LabeledTable):
-        return _clip_rows(table, classes, multi_label, filename_column)
-    if isinstance(table, pd.DataFrame):
-        missing = [c for c in WINDOW_COLUMNS if c not in table.columns]
-        if missing:
-            raise TrainingError(
-                f"a label table must be a LabeledTable (prepare_labels) or a window table "
-                f"with columns {WINDOW_COLUMNS}; this one lacks {missing}"
-            )
-        return _window_rows(table, classes, multi_label)
-    raise TrainingError(
-        f"cannot train on a {type(table).__name__}: give a LabeledTable (prepare_labels), a "
-        "window table (make_windows / read_window_table) or a window-table CSV path"
-    )
-
-
-def _clip_rows(table: LabeledTable, classes, multi_label, filename_column: str) -> _Rows:
-    if multi_label:
-        raise TrainingError(
-            "a clip table has one class per clip (single-label); use a window table with "
-            "one 0/1 column per class for multi-label training"
-        )
-    df = table.df.copy()
-    for col in (filename_column, CODE_COLUMN):
-        if col not in df.columns:
-            raise TrainingError(f"the label table lacks column {col!r}")
-    names = {int(k): str(v) for k, v in table.label_dict.items()}
-    df[_STRATUM] = [names[int(c)] for c in df[CODE_COLUMN]]
-    if classes is None:
-        classes = [names[k] for k in sorted(names)]
-    else:
-        classes = [str(c) for c in classes]
-        unknown = sorted(set(classes) - set(names.values()))
-        if unknown:
-            raise TrainingError(f"classes {unknown} are not in the table ({list(names.values())})")
-        df = df[df[_STRATUM].isin(classes)].copy()
-        order = {c: i for i, c in enumerate(classes)}
-        df[CODE_COLUMN] = df[_STRATUM].map(order).astype(int)
-    return _Rows(df, "clips", classes, False, table.class_column, filename_column)
-
-
-def _window_rows(table: pd.DataFrame, classes, multi_label) -> _Rows:
-    df = table.copy()
-    if classes is None:
-        classes = [c for c in df.columns if c not in WINDOW_COLUMNS and c != _STRATUM]
-    classes = [str(c) for c in classes]
-    missing = [c for c in classes if c not in df.columns]
-    if missing or not classes:
-        raise TrainingError(f"the window table has no class column(s) {missing or classes}")
-    values = df[classes].to_numpy()
-    if not np.isin(values, (0, 1)).all():
-        raise TrainingError("class columns of a window table must hold 0 or 1")
-    y = values.astype(np.int64)
-    one = (y.sum(axis=1) == 1).all()
-    if multi_label is None:
-        multi_label = not one
-    if not multi_label and not one:
-        raise TrainingError(
-            "single-label training needs exactly one class per window, but some windows have "
-            "none or several: train multi-label (multi_label=True) or add a class column "
-            "for the windows without a sound"
-        )
-    if multi_label:
-        df[_STRATUM] = ["+".join(c for c, v in zip(classes, row) if v) or "none" for row in y]
-    else:
-        df[_STRATUM] = np.asarray(classes)[y.argmax(axis=1)]
-    return _Rows(df, "windows", classes, bool(multi_label), None, "file")
-
-
-def _window_table(rows: _Rows, part: pd.DataFrame) -> pd.DataFrame:
-    """``file, start_time, end_time`` of each row of ``part``."""
-    from ..audio.clip import audio_info
-
-    files = [str(f) for f in part[rows.file_column]]
-    if {"start_time", "end_time"} <= set(part.columns):
-        starts = part["start_time"].to_numpy(float)
-        ends = part["end_time"].to_numpy(float)
-    else:
-        starts = np.zeros(len(files))
-        infos = [audio_info(f) for f in files]
-        ends = np.array([i.frames / i.samplerate if i.samplerate else 0.0 for i in infos])
-    return pd.DataFrame({"file": files, "start_time": starts, "end_time": ends})
-
-
-def _targets(rows: _Rows, part: pd.DataFrame) -> np.ndarray:
-    """Single-label: codes ``(n,)``; multi-label: the 0/1 matrix ``(n, k)``."""
-    if rows.multi_label:
-        return part[rows.classes].to_numpy().astype(np.int64)
-    if rows.kind == "clips":
-        return part[CODE_COLUMN].to_numpy().astype(np.int64)
-    return part[rows.classes].to_numpy().astype(np.int64).argmax(axis=1)
-
-
-def _split(rows: _Rows, split, train_fraction: float, seed: int, group_column):
-    if split is not None:
-        train, valid = split
-        train, valid = train.copy(), valid.copy()
-        for part in (train, valid):
-            # the split's own codes, where it has them (the class column may hold the values
-            # before the label dictionary named them, e.g. "present" for "...-present")
-            if rows.kind == "clips" and CODE_COLUMN in part.columns:
-                continue
-            if rows.kind == "clips" and rows.class_column in part.columns:
-                names = part[rows.class_column].astype(str)
-                unknown = sorted(set(names) - set(rows.classes))
-                if unknown:
-                    raise TrainingError(f"the given split has classes {unknown} not in the table")
-                part[CODE_COLUMN] = names.map({c: i for i, c in enumerate(rows.classes)})
-        if rows.kind == "windows":
-            train = _window_rows(train, rows.classes, rows.multi_label).df
-            valid = _window_rows(valid, rows.classes, rows.multi_label).df
-        return train, valid, []
-    kw = dict(seed=seed, group_column=group_column or None, filename_column=rows.file_column)
-    try:
-        result = split_train_valid(rows.df, _STRATUM, train_fraction, **kw)
-    except SplitError:
-        if not rows.multi_label:
-            raise
-        # rare combinations of classes cannot be stratified; split without stratifying
-        result = split_train_valid(rows.df, _STRATUM, train_fraction, stratify=False, **kw)
-    return result.train, result.valid, list(result.warnings)
-
-
-def _clean(part: pd.DataFrame) -> pd.DataFrame:
-    return part.drop(columns=[_STRATUM], errors="ignore")
-
-
-# ----------------------------------------------------------------------------- metrics
-def _ap(y: np.ndarray, p: np.ndarray) -> float:
-    from sklearn.metrics import average_precision_score
-
-    if y.all() or not y.any():
-        return float("nan")  # undefined without both positives and negatives
-    return float(average_precision_score(y, p))
-
-
-def _evaluate(
-    prefix: str, y: np.ndarray, p: np.ndarray, classes: list[str], multi_label: bool, full: bool
-) -> dict[str, float]:
-    """Loss, accuracy, precision/recall/F1 (macro and per class) and AP of probabilities."""
-    eps = 1e-7
-    p = np.clip(np.asarray(p, np.float64), eps, 1 - eps)
-    out: dict[str, float] = {}
-    if multi_label:
-        loss = -np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))
-        hit = (p >= DEFAULT_THRESHOLD).astype(np.int64)
-        per = {
-            c: threshold_metrics(y[:, i], p[:, i], 1, DEFAULT_THRESHOLD)
-            for i, c in enumerate(classes)
-        }
-        m = {
-            "accuracy": float((hit == y).all(axis=1).mean()),  # every class right
-            "precision": float(np.mean([v["precision"] for v in per.values()])),
-            "recall": float(np.mean([v["recall"] for v in per.values()])),
-            "f1": float(np.mean([v["f1"] for v in per.values()])),
-        }
-        for c, v in per.items():
-            m.update({f"precision_{c}": v["precision"], f"recall_{c}": v["recall"]})
-            m[f"f1_{c}"] = v["f1"]
-        truth = y.astype(bool)
-    else:
-        loss = -np.mean(np.log(p[np.arange(len(y)), y]))
-        m = classification_metrics(y, p.argmax(axis=1), classes)
-        truth = np.eye(len(classes), dtype=bool)[y]
-    out[f"{prefix}_loss"] = float(loss)
-    keys = m if full else ("accuracy", "f1")
-    out.update({f"{prefix}_{k}": float(m[k]) for k in keys})
-    if full:
-        aps = {c: _ap(truth[:, i], p[:, i]) for i, c in enumerate(classes)}
-        defined = [v for v in aps.values() if not math.isnan(v)]
-        out[f"{prefix}_map"] = float(np.mean(defined)) if defined else float("nan")
-        out.update({f"{prefix}_ap_{c}": v for c, v in aps.items()})
-    return out
-
-
-def _positive(classes: list[str], positive_class: str | None) -> str:
-    from ..ml.predict import default_detect_class
-
-    if positive_class is not None:
-        if str(positive_class) not in classes:
-            raise TrainingError(f"positive class {positive_class!r} is not one of {classes}")
-        return str(positive_class)
-    return default_detect_class(SimpleNamespace(class_names=classes, extra={}))
 
 
 def _emit(callbacks: Sequence, name: str, *args) -> None:
@@ -388,7 +99,7 @@ def fit_embedding_classifier(
     positive_class: str | None = None,
     zero_shot_species: str | None = None,
     zero_shot_threshold: float = DEFAULT_ZERO_SHOT_THRESHOLD,
-    C: float = 1.0,
+    C: float | str = 1.0,
     class_weight: Any = "balanced",
     max_iter: int = 1000,
     batch_size: int = 32,
@@ -431,6 +142,9 @@ def fit_embedding_classifier(
         Score at which a zero-shot detection counts for its precision, recall and F1.
     C, class_weight, max_iter :
         The head's settings (:class:`~woodcock_widgets.ml.shallow.ShallowClassifier`).
+        ``C="cv"`` chooses ``C`` by cross-validated log loss on the training rows alone
+        (:func:`~woodcock_widgets.ml.shallow_selection.choose_C`); the history row records
+        the choice (``head_C``).
     batch_size : int
         Windows per model call.
     filename_column : str
@@ -463,8 +177,8 @@ def fit_embedding_classifier(
     t_start = time.perf_counter()
     folder = RunFolder(run_dir)
     folder.check_new("an embedding run is not resumed: fit again into a new folder")
-    rows = _as_rows(table, classes, multi_label, filename_column)
-    positive = _positive(rows.classes, positive_class)
+    rows = as_rows(table, classes, multi_label, filename_column)
+    positive = positive_class_of(rows.classes, positive_class)
     model = make_embedder(embedder)
     species_label = None
     if zero_shot_species:
@@ -474,13 +188,17 @@ def fit_embedding_classifier(
             )
         species_label = model.labels[model.species_index(zero_shot_species)]
     cache = cache_dir if isinstance(cache_dir, EmbeddingCache) else EmbeddingCache(cache_dir)
-    train_df, valid_df, warnings = _split(rows, split, train_fraction, seed, group_column)
+    train_df, valid_df, warnings = split_rows(rows, split, train_fraction, seed, group_column)
     if len(train_df) == 0:
         raise TrainingError("no training rows")
-    train_w, valid_w = _window_table(rows, train_df), _window_table(rows, valid_df)
+    train_w, valid_w = window_table(rows, train_df), window_table(rows, valid_df)
     clip_seconds = round(float(np.median(train_w["end_time"] - train_w["start_time"])), 3)
     head = ShallowClassifier(
-        rows.classes, rows.multi_label, class_weight=class_weight, C=C, max_iter=max_iter
+        rows.classes,
+        rows.multi_label,
+        class_weight=class_weight,
+        C=1.0 if C == "cv" else C,
+        max_iter=max_iter,
     )
     thresholds = {c: DEFAULT_THRESHOLD for c in (rows.classes if rows.multi_label else [positive])}
     config = {
@@ -488,7 +206,7 @@ def fit_embedding_classifier(
         "embedder": embedder_info(model),
         "head": {
             "type": "logistic",
-            "C": head.C,
+            "C": "cv" if C == "cv" else head.C,
             "class_weight": head.class_weight,
             "max_iter": head.max_iter,
         },
@@ -518,7 +236,7 @@ def fit_embedding_classifier(
     }
     config["versions"] = embedding_versions()
     folder.prepare(config)
-    folder.write_split(_clean(train_df), _clean(valid_df))
+    folder.write_split(clean(train_df), clean(valid_df))
     _emit(callbacks, "on_fit_start", folder.path)
     status = "failed"
     try:
@@ -539,13 +257,20 @@ def fit_embedding_classifier(
 
         # --- the head
         t0 = time.perf_counter()
-        y_train, y_valid = _targets(rows, train_df), _targets(rows, valid_df)
+        y_train, y_valid = targets(rows, train_df), targets(rows, valid_df)
+        cv_losses = None
+        if C == "cv":
+            chosen, cv_losses = choose_C(
+                x_train, y_train, rows.classes, rows.multi_label, class_weight, seed=seed
+            )
+            head = ShallowClassifier(rows.classes, rows.multi_label, class_weight, chosen, max_iter)
         head.fit(x_train, y_train)
         t_fit = time.perf_counter() - t0
 
         record: dict[str, Any] = {"epoch": 1}
+        p_valid = None
         record.update(
-            _evaluate(
+            evaluate_probabilities(
                 "train",
                 y_train,
                 head.predict_proba(x_train),
@@ -557,7 +282,9 @@ def fit_embedding_classifier(
         if len(valid_w):
             p_valid = head.predict_proba(x_valid)
             record.update(
-                _evaluate("valid", y_valid, p_valid, rows.classes, rows.multi_label, True)
+                evaluate_probabilities(
+                    "valid", y_valid, p_valid, rows.classes, rows.multi_label, True
+                )
             )
         zero_shot = None
         if zs_scores is not None:
@@ -574,6 +301,9 @@ def fit_embedding_classifier(
                     for key in ("ap", "precision", "recall", "f1", "threshold")
                 }
             )
+        record["head_C"] = head.C
+        if cv_losses:
+            record.update({f"cv_log_loss_C{c:g}": v for c, v in cv_losses.items()})
         record["embed_seconds"] = t_embed
         record["fit_seconds"] = t_fit
 
@@ -635,4 +365,6 @@ def fit_embedding_classifier(
         },
         stats,
         warnings,
+        valid_truth=y_valid if p_valid is not None else None,
+        valid_scores=p_valid,
     )

@@ -8,6 +8,7 @@ that runs the model, and Dask runs tasks in its own threads).
 
 from __future__ import annotations
 
+import ctypes
 import dataclasses
 import os
 import threading
@@ -162,6 +163,17 @@ def preload(bundle_path: str | os.PathLike, device: str = "cpu", precision: str 
     return _LOADS
 
 
+def _trim_heap() -> None:
+    """Hand the heap a finished file freed back to the system (glibc; elsewhere nothing).
+
+    glibc otherwise keeps freed heap up to its (adaptive, tens of MB) trim threshold.
+    """
+    try:
+        ctypes.CDLL(None).malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        pass
+
+
 def score_file(path: str, key: str, settings: TaskSettings) -> dict[str, Any]:
     """Score one recording, write its score file and Raven table; return its manifest entry.
 
@@ -208,6 +220,8 @@ def score_file(path: str, key: str, settings: TaskSettings) -> dict[str, Any]:
         )
     except AudioLoadError as exc:  # this file's fault: recorded, and the run goes on
         return {"file": key, "path": path, "status": "error", "error": str(exc)}
+    finally:
+        _trim_heap()
     out = Path(settings.out_dir)
     score_rel = f"scores/{key}.{settings.fmt}"
     raven_rel = f"raven/{key}.selections.txt"

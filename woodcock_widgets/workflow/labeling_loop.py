@@ -16,15 +16,16 @@ Rounds: answers given while :attr:`LabelingLoop.round` is ``r`` belong to round 
 the folder, writes ``run_dir/rounds/round_rrr/`` (``head.pt``: ``{class: state_dict}`` of the
 heads, loadable with ``ShallowClassifier.from_state``; ``metrics.json``; ``labels.csv``: the
 current labels) and a row of ``run_dir/rounds.csv``, then starts round ``r + 1``. A loop opened
-again on the same label table and run folder continues where the last one stopped.
+again on the same label table and run folder continues where the last one stopped
+(:mod:`~woodcock_widgets.workflow.labeling_rounds`).
 
-Starting from a model bundle is not supported yet: start from its labeled windows instead.
+A loop can start from a trained model bundle (:meth:`LabelingLoop.from_bundle`): it embeds
+with the bundle's embedder (a CNN's through its penultimate layer) and proposes by the bundle's
+scores until a class has labels of its own (:mod:`~woodcock_widgets.workflow.labeling_bundle`).
 """
 
 from __future__ import annotations
 
-import math
-import os
 import time
 from pathlib import Path
 
@@ -32,19 +33,17 @@ import numpy as np
 import pandas as pd
 
 from ..errors import LabelError
-from ..io_utils import atomic_torch_save, atomic_write_csv, atomic_write_json
 from ..ml.embedders import Embedder
 from ..ml.embedding_cache import EmbeddingCache
-from ..tables.windows import WINDOW_COLUMNS, read_window_table
-from .label_store import LabelStore, window_key
+from .label_store import LabelStore
+from .labeling_answers import ANSWERS, answer_row
+from .labeling_rounds import resume_rounds, round_metrics, save_round
 from .labeling_scores import Query, WindowScores
 from .labeling_source import window_grid
-from .proposals import STRATEGIES, cv_average_precision, propose_rows
+from .labeling_start import apply_start, from_bundle
+from .proposals import STRATEGIES, propose_rows
 
 __all__ = ["LabelingLoop", "Query", "STRATEGIES", "ANSWERS"]
-
-#: Answers for one class; a list of class names (the ones heard) answers for every class.
-ANSWERS = ("present", "absent", "skip")
 
 
 class LabelingLoop:
@@ -133,20 +132,15 @@ class LabelingLoop:
         self.store = LabelStore(label_store, labeler=labeler) if own else label_store
         self._rng = np.random.default_rng(seed)
         self.page: pd.DataFrame | None = None
-        path = self.run_dir / "rounds.csv"
-        self.history = pd.read_csv(path).to_dict("records") if path.is_file() else []
-        done = [int(p.name[6:]) for p in self.rounds_dir.glob("round_[0-9]*") if p.is_dir()]
-        self.round = max([0] + [d + 1 for d in done] + [r["round"] for r in self.store.rows])
+        self.history, self.round = resume_rounds(self.run_dir, self.store)
         try:
-            if isinstance(start, str | os.PathLike) and Path(start).suffix.lower() == ".csv":
-                start = read_window_table(start)
-            if isinstance(start, pd.DataFrame):
-                self.store.append(_start_answers(start, self.classes, self.store, self.round))
-            elif start is not None:
-                self.scorer.query = start if isinstance(start, Query) else Query(start)
+            apply_start(self, start)
         except BaseException:
             self.close()
             raise
+
+    # a start from a trained bundle; documented in :mod:`.labeling_start`
+    from_bundle = classmethod(from_bundle)
 
     @property
     def scores(self) -> np.ndarray:
@@ -236,11 +230,11 @@ class LabelingLoop:
             The row written to the label table. An earlier answer is never overwritten: the
             new one becomes the window's current label, and both stay in its history.
         """
-        return self.store.append([_answer(self, window, answer, class_name, provenance)])[0]
+        return self.store.append([answer_row(self, window, answer, class_name, provenance)])[0]
 
     def record_many(self, windows, answer, class_name: str | None = None, **provenance):
         """Record the same answer for several windows in one durable write (e.g. "all absent")."""
-        rows = [_answer(self, w, answer, class_name, provenance) for w in windows]
+        rows = [answer_row(self, w, answer, class_name, provenance) for w in windows]
         return self.store.append(rows)
 
     def refit(self) -> dict:
@@ -258,27 +252,8 @@ class LabelingLoop:
         """
         t0 = time.perf_counter()
         self.X  # noqa: B018
-        fit_s = self.scorer.fit(self.store)
-        m: dict = {"round": self.round}
-        for j, c in enumerate(self.classes):
-            Xl, y = self.scorer.training_set(self.store, c)
-            skipped = len(self.store.answered(c)) - len(y)
-            m |= {f"{c}/n_labels": int(len(y)), f"{c}/n_positive": int(y.sum())}
-            m |= {f"{c}/n_negative": int(len(y) - y.sum()), f"{c}/n_skipped": int(skipped)}
-            m[f"{c}/validation_ap"] = cv_average_precision(Xl, y, c) if len(y) else math.nan
-            m[f"{c}/page_precision"], m[f"{c}/page_strategy"] = _page_precision(self, c)
-            m[f"{c}/above_threshold"] = int((self.scorer.scores[:, j] >= self.threshold).sum())
-            m[f"{c}/scorer"], m[f"{c}/fit_seconds"] = self.scorer.source[c], fit_s[c]
-        folder = self.rounds_dir / f"round_{self.round:03d}"
-        heads = {c: h.state_dict() for c, h in self.scorer.heads.items()}
-        if heads:
-            atomic_torch_save(heads, folder / "head.pt")
-        atomic_write_csv(folder / "labels.csv", self.store.current())
-        m["embedding_model_calls"] = int(self.cache.model_calls)
-        m["seconds"] = time.perf_counter() - t0
-        atomic_write_json(folder / "metrics.json", m)
-        self.history.append(m)
-        atomic_write_csv(self.run_dir / "rounds.csv", pd.DataFrame(self.history))
+        m = round_metrics(self, self.scorer.fit(self.store))
+        save_round(self, m, t0)
         self.round += 1
         return m
 
@@ -301,75 +276,3 @@ class LabelingLoop:
             f"LabelingLoop({len(self.windows)} windows, classes={self.classes}, "
             f"round={self.round}, answers={len(self.store)})"
         )
-
-
-def _start_answers(table: pd.DataFrame, classes: list, store: LabelStore, round_: int) -> list:
-    """The start table's examples as answers, leaving out those already current."""
-    missing = [c for c in WINDOW_COLUMNS if c not in table.columns]
-    cols = [c for c in classes if c in table.columns]
-    if missing or not cols:
-        raise LabelError(f"start table needs {WINDOW_COLUMNS} and a 0/1 column of one of {classes}")
-    current = {c: store.labels(c) for c in cols}
-    answers = []
-    for r in table.to_dict("records"):
-        key = window_key(r["file"], r["start_time"], r["end_time"])
-        values = {c: int(r[c]) for c in cols}
-        if all(current[c].get(key) == v for c, v in values.items()):
-            continue  # already the current answer (a notebook run again)
-        answers.append(
-            {"file": r["file"], "start_time": r["start_time"], "end_time": r["end_time"]}
-            | {"classes": cols, "present": [c for c in cols if values[c]]}
-            | {"round": round_, "strategy": "start"}
-        )
-    return answers
-
-
-def _answer(loop: LabelingLoop, window, answer, class_name, given: dict) -> dict:
-    """One answer as a label-store row, its provenance from the page when it was on it."""
-    if isinstance(window, int | np.integer):
-        window = loop.windows.iloc[int(window)]
-    file, start, end = window if isinstance(window, tuple) else (window[c] for c in WINDOW_COLUMNS)
-    key = window_key(file, start, end)
-    page_row: dict = {}
-    if loop.page is not None:
-        for r in loop.page.to_dict("records"):
-            if window_key(r["file"], r["start_time"], r["end_time"]) == key:
-                page_row = r
-    if isinstance(answer, str):
-        if answer not in ANSWERS:
-            raise LabelError(f"answer must be one of {ANSWERS} or a list of class names")
-        c = loop._class(class_name or page_row.get("class"))
-        covers, present = [c], [c] if answer == "present" else []
-    elif isinstance(answer, dict):
-        covers = [loop._class(c) for c in answer]
-        present = [c for c in covers if int(answer[c])]
-    else:
-        covers, present = list(loop.classes), [loop._class(c) for c in answer]
-    row = loop.scorer.row.get(key)  # its score now, if the folder is scored yet
-    j = loop.classes.index(covers[0])
-    now = float(loop.scorer.scores[row, j]) if row is not None and loop.scorer.embedded else None
-    return {
-        "file": key[0],
-        "start_time": key[1] / 1e6,
-        "end_time": key[2] / 1e6,
-        "classes": covers,
-        "present": present,
-        "status": "skip" if answer == "skip" else "labeled",
-        "round": given["round"] if given.get("round") is not None else loop.round,
-        "strategy": given.get("strategy") or page_row.get("strategy") or "manual",
-        "score": given.get("score", page_row.get("score", now)),
-        "labeler": given.get("labeler"),
-    }
-
-
-def _page_precision(loop: LabelingLoop, c: str) -> tuple[float, str]:
-    """Positives among the answered windows of the last page, if proposed this round for c."""
-    page = loop.page
-    if page is None or page.empty or page["class"].iloc[0] != c:
-        return math.nan, ""
-    if page["round"].iloc[0] != loop.round:
-        return math.nan, ""
-    labels = loop.store.labels(c)
-    keys = [window_key(*w) for w in page[WINDOW_COLUMNS].itertuples(index=False)]
-    got = [labels[k] for k in keys if k in labels]
-    return (float(np.mean(got)) if got else math.nan), str(page["strategy"].iloc[0])

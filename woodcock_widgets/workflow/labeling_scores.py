@@ -11,8 +11,10 @@ no model inference. Per class, from the current labels of a
   among the half of them least similar to the class's positives. So a start of five positives
   needs no negatives, and ``top`` pages (mostly positives) keep the head from seeing
   positives alone;
-- without positives: similarity to the query clip for its class (see
-  :func:`~woodcock_widgets.workflow.proposals.similarity_scores`), else 0.5 everywhere.
+- without positives: the scores of the bundle the loop started from, when it knows the class
+  (:attr:`WindowScores.prior`, see :mod:`~woodcock_widgets.workflow.labeling_bundle`); else
+  similarity to the query clip for its class (see
+  :func:`~woodcock_widgets.workflow.proposals.similarity_scores`); else 0.5 everywhere.
 """
 
 from __future__ import annotations
@@ -74,8 +76,11 @@ class WindowScores:
     heads : dict
         The fitted head of each class that has one.
     source : dict
-        How each class is scored: ``model``, ``model+N background``, ``query`` or ``none``.
+        How each class is scored: ``model``, ``model+N background``, ``bundle``, ``query`` or
+        ``none``.
     query : Query or None
+    prior : callable or None
+        ``prior(X)``: ``{class: scores}`` from a bundle, for classes without positives.
     """
 
     def __init__(
@@ -99,6 +104,8 @@ class WindowScores:
         self.heads: dict = {}
         self.source = dict.fromkeys(self.classes, "none")
         self.query: Query | None = None
+        self.prior = None
+        self._prior_scores: dict | None = None
         self._query_vec: np.ndarray | None = None
         self._X: np.ndarray | None = None
         self._X_unit: np.ndarray | None = None
@@ -162,6 +169,9 @@ class WindowScores:
                 self.heads[c] = fit_head(np.concatenate([Xl, X[bg]]), yf, c)
                 self.scores[:, j] = self.heads[c].predict_proba(X)[:, 0]
                 self.source[c] = f"model+{len(bg)} background" if len(bg) else "model"
+            elif c in self._bundle_scores():
+                self.scores[:, j] = self._bundle_scores()[c]
+                self.source[c] = "bundle"
             elif self.query is not None and (self.query.class_name or self.classes[0]) == c:
                 self.scores[:, j] = similarity_scores(self._X_unit, self._query_vector())
                 self.source[c] = "query"
@@ -170,6 +180,11 @@ class WindowScores:
                 self.source[c] = "none"
             seconds[c] = time.perf_counter() - t0
         return seconds
+
+    def _bundle_scores(self) -> dict:
+        if self._prior_scores is None:
+            self._prior_scores = self.prior(self.X) if self.prior is not None else {}
+        return self._prior_scores
 
     def _query_vector(self) -> np.ndarray:
         if self._query_vec is None:

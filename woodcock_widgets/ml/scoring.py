@@ -1,0 +1,172 @@
+"""The one scoring pass: a bundle's model prepared once, then run over batches of images.
+
+Prediction, review, evaluation during training and the embedders all score through
+:func:`score_batch` / :func:`score_batches`, with the device, precision and memory layout
+that :mod:`.runtime` picks for training, so a model is scored the way it was trained.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ..audio.preprocessing import stack_images
+from .bundle import ModelBundle
+from .runtime import pick_precision
+
+__all__ = ["PreparedModel", "prepare_model", "score_batch", "score_batches", "score_images"]
+
+
+@dataclass(frozen=True)
+class PreparedModel:
+    """A bundle's network ready to score: on its device, in eval mode, in its memory layout.
+
+    Made once (:func:`prepare_model`) and shared by every file a process scores; scoring
+    never moves or converts it again, so threads may score with it side by side.
+    """
+
+    model: torch.nn.Module
+    device: torch.device
+    dtype: torch.dtype | None
+    channels_last: bool
+    channels: int
+    multi_label: bool = False
+
+
+def _resolve_device(device: str | torch.device) -> torch.device:
+    """``auto`` → cuda where there is one, else cpu; anything else as torch reads it."""
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def _is_multi_label(bundle: ModelBundle) -> bool:
+    """Whether the bundle's outputs are independent sigmoids (a multi-label model)."""
+    flag = getattr(bundle, "multi_label", None)
+    if flag is None:
+        flag = bundle.extra.get("multi_label", False)
+    return bool(flag)
+
+
+def prepare_model(
+    bundle: ModelBundle, device: str | torch.device = "cpu", precision: str = "auto"
+) -> PreparedModel:
+    """Put a bundle's model where and how the trainer runs it (see :func:`score_batches`).
+
+    Parameters
+    ----------
+    bundle : ModelBundle
+        The model.
+    device : str or torch.device
+        Where to run it; ``auto`` is cuda where available, else cpu.
+    precision : {"auto", "fp32", "bf16", "fp16"}
+        Autocast precision; ``auto`` is what the trainer picks for ``device``.
+
+    Returns
+    -------
+    PreparedModel
+    """
+    device = _resolve_device(device)
+    model = bundle.model.to(device).eval()
+    dtype = pick_precision(device, precision)
+    channels_last = device.type in ("cpu", "cuda")
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    return PreparedModel(
+        model,
+        device,
+        dtype,
+        channels_last,
+        bundle.preprocessing.channels,
+        _is_multi_label(bundle),
+    )
+
+
+def score_batch(prepared: PreparedModel, x: torch.Tensor, raw: bool = False) -> np.ndarray:
+    """Scores ``(N, n_classes)`` of one input batch: softmax, or sigmoid for multi-label.
+
+    ``raw=True`` gives the model's outputs as they are (e.g. the features of a model whose
+    classifier was removed, see :class:`~woodcock_widgets.ml.embedders.BundleEmbedder`).
+    """
+    with torch.no_grad():
+        with torch.autocast(
+            prepared.device.type,
+            dtype=prepared.dtype or torch.float32,
+            enabled=prepared.dtype is not None,
+        ):
+            logits = prepared.model(x.to(prepared.device))
+        logits = logits.float()
+        if raw:
+            return logits.cpu().numpy()
+        probs = torch.sigmoid(logits) if prepared.multi_label else torch.softmax(logits, 1)
+        return probs.cpu().numpy()
+
+
+def score_batches(
+    bundle: ModelBundle,
+    make_batch: Callable[[bool], Iterable[torch.Tensor]],
+    device: str | torch.device = "cpu",
+    precision: str = "auto",
+) -> np.ndarray:
+    """Softmax scores of input batches, with the model run the way the trainer runs it.
+
+    Parameters
+    ----------
+    bundle : ModelBundle
+        The model.
+    make_batch : callable
+        ``make_batch(channels_last)`` returns the input batches ``(N, C, H, W)``, laid out
+        channels-last when asked (then no per-batch conversion is needed).
+    device : str or torch.device
+        Where to run the model.
+    precision : {"auto", "fp32", "bf16", "fp16"}
+        Autocast precision; ``auto`` is what the trainer picks for ``device``.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n_clips, n_classes)`` scores.
+    """
+    prepared = prepare_model(bundle, device, precision)
+    out = [score_batch(prepared, x) for x in make_batch(prepared.channels_last)]
+    return np.concatenate(out) if out else np.zeros((0, len(bundle.label_dict)), np.float32)
+
+
+def score_images(
+    bundle: ModelBundle,
+    images: list[np.ndarray],
+    batch_size: int,
+    device: str | torch.device = "cpu",
+    precision: str = "auto",
+) -> np.ndarray:
+    """Scores of one-channel model images ``(H, W)``, ``batch_size`` at a time.
+
+    Parameters
+    ----------
+    bundle : ModelBundle
+        The model (its preprocessing says how many channels an image is repeated to).
+    images : list of numpy.ndarray
+        Model images, as :func:`~woodcock_widgets.audio.preprocessing.model_image` gives.
+    batch_size : int
+        Images per forward pass.
+    device : str or torch.device
+        Where to run the model.
+    precision : {"auto", "fp32", "bf16", "fp16"}
+        Autocast precision (see :func:`score_batches`).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(len(images), n_classes)`` scores.
+    """
+    channels = bundle.preprocessing.channels
+    batch_size = max(1, int(batch_size))
+
+    def batches(channels_last: bool):
+        for i in range(0, len(images), batch_size):
+            yield stack_images(images[i : i + batch_size], channels, channels_last)
+
+    return score_batches(bundle, batches, device, precision)
