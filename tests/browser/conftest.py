@@ -299,6 +299,17 @@ def lab_page(browser, lab_server):
 SHOTS = pytest.StashKey[list]()
 
 
+#: Screenshots the README shows: browser-test name -> file in ``docs/images/``. With
+#: ``WOODCOCK_UPDATE_DOCS_IMAGE=1`` each is copied there when its test takes it.
+DOCS_IMAGES = {
+    "tutorial_training_curves": "training_curves.png",
+    "results_review": "review.png",
+    "balance_chart": "balance_chart.png",
+    "long_recording": "long_recording.png",
+    "labeling_grid": "labeling_grid.png",
+}
+
+
 @pytest.fixture
 def shoot(screenshot_dir, request):
     """``shoot(page_or_locator, name)`` saves ``name.png`` in the screenshot folder."""
@@ -307,6 +318,10 @@ def shoot(screenshot_dir, request):
         path = screenshot_dir / f"{name}.png"
         target.screenshot(path=str(path))
         request.config.stash.setdefault(SHOTS, []).append(path)
+        if os.environ.get("WOODCOCK_UPDATE_DOCS_IMAGE") and name in DOCS_IMAGES:
+            docs = ROOT / "docs" / "images"
+            docs.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, docs / DOCS_IMAGES[name])
         return path
 
     return save

@@ -4,20 +4,18 @@ The notebook shows the widget on one real recording (``../shared/real_labeled``)
 checks that the spectrogram and one outline per event in view are drawn, that a click inside
 a box (on the spectrogram, as a user clicks) puts that event's sound in the player, that
 "next" scrolls, and saves ``long_recording.png`` in the screenshot folder;
-``WOODCOCK_UPDATE_DOCS_IMAGE=1`` also copies it into ``docs/images/`` for the README.
+``WOODCOCK_UPDATE_DOCS_IMAGE=1`` also copies it into ``docs/images/`` for the README
+(see ``conftest.DOCS_IMAGES``).
 """
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import time
 
 import pytest
 from _real_labeled import require_real_labeled
 from labdriver import (
-    ROOT,
     audio_duration,
     error_outputs,
     image_digest,
@@ -36,7 +34,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 NAME = "032312_gy6or6_baseline_230312_0808.138"
 START, DURATION = 1.0, 4.0
-DOCS_IMAGE = ROOT / "docs" / "images" / "long_recording.png"
 
 
 def cells(wav, table) -> list[str]:
@@ -95,10 +92,7 @@ def test_long_recording_view(lab_page, lab_server, shoot):
     assert player.get_attribute("autoplay") is None
     page.mouse.move(1, 1)  # no hover toolbar in the picture
     time.sleep(1.0)  # (it fades out)
-    shot = shoot(view, "long_recording")  # the clicked box outlined, its sound in the player
-    if os.environ.get("WOODCOCK_UPDATE_DOCS_IMAGE"):
-        DOCS_IMAGE.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(shot, DOCS_IMAGE)
+    shoot(view, "long_recording")  # the clicked box outlined, its sound in the player
 
     # next: another stretch, another picture and other boxes
     before = image_digest(image)

@@ -7,10 +7,10 @@ student's clicks (next, a new mapping, a confusion cell) must change what is sho
 renders the inspect-and-relabel notebook.
 
 ``WOODCOCK_BROWSER_PARAMS`` (JSON) overrides smoke-preset parameters, and
-``WOODCOCK_UPDATE_DOCS_IMAGE=1`` copies the training curves into ``docs/images/`` for the
-README, e.g.::
+``WOODCOCK_UPDATE_DOCS_IMAGE=1`` copies the README's screenshots into ``docs/images/``
+(``conftest.DOCS_IMAGES``); the README's come from the default preset::
 
-    WOODCOCK_BROWSER_PARAMS='{"epochs": 8}' WOODCOCK_UPDATE_DOCS_IMAGE=1 \
+    WOODCOCK_BROWSER_PARAMS='{"preset": "default"}' WOODCOCK_UPDATE_DOCS_IMAGE=1 \
         .venv/bin/python -m pytest tests/browser/test_browser_tutorial.py -k "not voila"
 """
 
@@ -26,7 +26,6 @@ import pandas as pd
 import pytest
 from labdriver import (
     NOTEBOOKS,
-    ROOT,
     audio_duration,
     collect_errors,
     error_outputs,
@@ -47,7 +46,6 @@ from woodcock_widgets.tutorial.runner import STAGES, declared_parameters, resolv
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 STAGE_NAMES = [s.name for s in STAGES]
-DOCS_IMAGE = ROOT / "docs" / "images" / "training_curves.png"
 
 
 @pytest.fixture(scope="session")
@@ -198,10 +196,7 @@ def test_04_train(lab_page, lab_server, chain, shoot):
         for k in range(2):
             assert curves.nth(k).locator("path.dot").count() == epochs, title
     shoot(control, "tutorial_training_control")
-    curves = shoot(figure.locator("xpath=.."), "tutorial_training_curves")
-    if os.environ.get("WOODCOCK_UPDATE_DOCS_IMAGE"):
-        DOCS_IMAGE.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(curves, DOCS_IMAGE)
+    shoot(figure.locator("xpath=.."), "tutorial_training_curves")
     finish_stage(page, chain, "04_train")
 
 
