@@ -25,7 +25,11 @@ Figures, each printed with its ratio:
 - with ``.venv-peer`` present (``make bench`` creates it), OpenSoundscape 0.13.2's
   ``CNN.predict`` on a recording of the same folder with the same single thread (goal: ours
   >= 3x the peer), per CPU-hour of wall time x threads and per CPU-hour used; without it,
-  the figures are printed without the peer ratio.
+  the figures are printed without the peer ratio;
+- the same 1-worker run with the compiled scoring pass (``predict_folder(compile=True)``,
+  ``--compile``; rows marked ``(c)``), its ratio to the peer and to the eager pass, and the
+  compile time per worker (paid once, before the timed run, with an empty inductor cache;
+  ``--no-compile`` skips it).
 
 The client, the local scheduler and this script's samplers share the cores with the
 workers; the table shows their CPU time (``client+sched CPU s``).
@@ -152,25 +156,35 @@ def _trace_stop() -> int:
     return peak
 
 
-def run_folder(client, bundle: Path, audio: Path, out: Path, trace: bool = False) -> dict:
+def run_folder(
+    client, bundle: Path, audio: Path, out: Path, trace: bool = False, compile: bool = False
+) -> dict:
     """One timed ``predict_folder`` on warm workers (bundle loaded, kernels warmed).
 
     ``trace``: also the peak of numpy/Python allocations in the workers (tracemalloc, which
     slows Python a little) and USS/PSS (which cost the sampler CPU); otherwise RSS only.
+    ``compile``: the compiled scoring pass; the workers compile while warming (timed apart:
+    ``compile_s``, the slowest worker's compile).
     """
     from woodcock_widgets.workflow.folder_predict import predict_folder
-    from woodcock_widgets.workflow.folder_worker import preload
+    from woodcock_widgets.workflow.folder_worker import compile_seconds, preload
 
     pids = list(client.run(os.getpid).values())
-    base = client.run(preload, str(bundle))  # every worker, not just the first one free
+    # every worker, not just the first one free
+    base = client.run(preload, str(bundle), compile=compile, torch_threads=1)
     assert all(v >= 1 for v in base.values())
+    compile_s = [v for v in client.run(compile_seconds).values()]
+    if compile and None in compile_s:
+        raise RuntimeError("compiling failed on a worker (see its warning): no compiled row")
     rss0 = max(_rss(pids).values())
     if trace:
         client.run(_trace_start)
     cpu0 = _cpu_seconds(pids)
     own0 = _cpu_seconds([os.getpid()])  # the client and, in a local cluster, the scheduler
     with MemorySampler(pids, full=trace) as mem, common.Clock() as c:
-        s = predict_folder(bundle, audio, out, client=client, progress=False, torch_threads=1)
+        s = predict_folder(
+            bundle, audio, out, client=client, progress=False, torch_threads=1, compile=compile
+        )
     cpu = _cpu_seconds(pids) - cpu0
     own = _cpu_seconds([os.getpid()]) - own0
     traced = max(client.run(_trace_stop).values()) if trace else 0
@@ -192,6 +206,7 @@ def run_folder(client, bundle: Path, audio: Path, out: Path, trace: bool = False
         "peak_uss_mb": max(mem.uss.values()) / 2**20,
         "peak_pss_mb": max(mem.pss.values()) / 2**20,
         "traced_peak_mb": traced / 2**20 if trace else None,
+        "compile_s": max(compile_s) if compile else None,
     }
 
 
@@ -241,6 +256,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true", help="2 min of audio, a 5-min long file")
     p.add_argument("--no-hour", action="store_true", help="skip the long-file memory runs")
     p.add_argument("--no-peer", action="store_true", help="skip OpenSoundscape")
+    p.add_argument("--no-compile", action="store_true", help="skip the compiled (--compile) row")
     p.add_argument("--keep", action="store_true", help="keep the generated audio and outputs")
     p.add_argument(
         "--out", type=Path, default=ROOT / "benchmarks" / "results" / "predict_scale.json"
@@ -258,6 +274,8 @@ def main(argv: list[str] | None = None) -> int:
 
     logging.getLogger("distributed").setLevel(logging.ERROR)
     work = Path(tempfile.mkdtemp(prefix="predict_scale_"))
+    # an empty inductor cache (inherited by the workers): the compile time of a first run
+    os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(work / "inductor_cache")
     audio = work / "season"
     per_file = args.minutes * 60 / args.files
     for i in range(args.files):
@@ -281,6 +299,10 @@ def main(argv: list[str] | None = None) -> int:
             for name, bundle in bundles.items():
                 r = run_folder(client, bundle, audio, work / f"out_{n_workers}_{bundle.stem}")
                 results["models"].setdefault(name, {})[f"{n_workers}w"] = r
+                if n_workers == 1 and not args.no_compile:
+                    out = work / f"out_c_{bundle.stem}"
+                    r = run_folder(client, bundle, audio, out, compile=True)
+                    results["models"][name]["1w compiled"] = r
     results["hour_file"] = {}
     for name in [] if args.no_hour else args.hour_models:
         cluster, _ = local_cluster(1, torch_threads=1)  # a fresh worker: its own peak only
@@ -293,20 +315,24 @@ def main(argv: list[str] | None = None) -> int:
     peer_note = None if PEER_PY.exists() else f"{PEER_PY} not found (`make bench` creates it)"
     peer_note = "skipped (--no-peer)" if args.no_peer else peer_note
     first = sorted(audio.rglob("*.wav"))[0]
-    print(f"\n{'model':20} {'workers':>7} {'wall s':>7} {'h/wall-h':>9} {'h/CPU-h':>8} "
+    print(f"\n{'model ((c): compiled)':24} {'wkr':>3} {'wall s':>7} {'h/wall-h':>9} {'h/CPU-h':>8} "
           f"{'h/used CPU-h':>12} {'peer h/CPU-h':>12} {'ratio':>6} {'cores used':>10} "
           f"{'client+sched CPU s':>18}")  # fmt: skip
     for name, runs in results["models"].items():
         peer = peer_throughput(first, MODELS[name], args.batch_size) if not peer_note else None
         runs["peer"] = peer
-        for key in ("1w", "2w"):
+        for key in ("1w", "1w compiled", "2w"):
+            if key not in runs:
+                continue
             r = runs[key]
-            ratio = r["h_per_cpu_h"] / peer["h_per_cpu_h"] if peer and key == "1w" else None
+            one = key.startswith("1w")
+            ratio = r["h_per_cpu_h"] / peer["h_per_cpu_h"] if peer and one else None
             r["peer_ratio"] = ratio
             nan = float("nan")
-            peer_v = peer["h_per_cpu_h"] if peer and key == "1w" else nan
+            peer_v = peer["h_per_cpu_h"] if peer and one else nan
+            label = f"{name} (c)" if key.endswith("compiled") else name
             print(
-                f"{name:20} {r['workers']:>7} {r['wall_s']:>7.1f} {r['h_per_wall_h']:>9.1f} "
+                f"{label:24} {r['workers']:>3} {r['wall_s']:>7.1f} {r['h_per_wall_h']:>9.1f} "
                 f"{r['h_per_cpu_h']:>8.1f} {r['h_per_used_cpu_h'] or 0:>12.1f} "
                 f"{peer_v:>12.1f} {ratio or nan:>6.2f} {r['worker_cpu_s'] / r['wall_s']:>10.2f} "
                 f"{r['client_scheduler_cpu_s']:>18.1f}"
@@ -318,6 +344,19 @@ def main(argv: list[str] | None = None) -> int:
             f"{'':20} scaling 1 -> 2 workers: efficiency {eff:.2f} of linear (goal >= 0.8 with "
             f"{cpus} free cores); per used CPU-hour {used:.2f} of one worker's"
         )
+        if "1w compiled" in runs:
+            c = runs["1w compiled"]
+            speed = c["h_per_cpu_h"] / runs["1w"]["h_per_cpu_h"]
+            runs["compiled_speedup"] = speed
+            print(
+                f"{'':20} compiled: {speed:.2f}x the eager pass per CPU-hour, after compiling "
+                f"for {c['compile_s']:.0f} s once per worker (worth it from about "
+                f"{c['compile_s'] / 3600 * runs['1w']['h_per_cpu_h'] / (1 - 1 / speed):.1f} h "
+                f"of audio per worker)"
+                if speed > 1
+                else f"{'':20} compiled: {speed:.2f}x the eager pass (no gain here), after "
+                f"compiling for {c['compile_s']:.0f} s"
+            )
         if peer and peer.get("h_per_used_cpu_h") and runs["1w"]["h_per_used_cpu_h"]:
             used_ratio = runs["1w"]["h_per_used_cpu_h"] / peer["h_per_used_cpu_h"]
             runs["peer_used_ratio"] = used_ratio
@@ -325,6 +364,13 @@ def main(argv: list[str] | None = None) -> int:
                 f"{'':20} per used CPU-hour: ours {runs['1w']['h_per_used_cpu_h']:.1f}, peer "
                 f"{peer['h_per_used_cpu_h']:.1f}: ratio {used_ratio:.2f} (goal >= 3)"
             )
+            c_used = (runs.get("1w compiled") or {}).get("h_per_used_cpu_h")
+            if c_used:
+                runs["peer_used_ratio_compiled"] = c_used / peer["h_per_used_cpu_h"]
+                print(
+                    f"{'':20} per used CPU-hour, compiled: ours {c_used:.1f}: ratio "
+                    f"{c_used / peer['h_per_used_cpu_h']:.2f} (goal >= 3)"
+                )
     if peer_note:
         print(f"\npeer: {peer_note}; figures printed without the peer ratio (goal >= 3x)")
     for name, h in results["hour_file"].items():

@@ -230,6 +230,43 @@ def test_cpu_batches_are_bounded_by_input_size_with_the_same_scores(
     )
 
 
+def test_worker_compiles_once_and_pads_only_the_last_batch(tmp_path, random_bundle, monkeypatch):
+    """``compile=True`` on a worker: one compile for all its files, one batch shape, same scores."""
+    import woodcock_widgets.ml.scoring as scoring
+    from woodcock_widgets.workflow import folder_worker
+
+    shapes, compiles = [], []
+
+    def fake_compile(model):  # stands in for inductor: the eager model, watched
+        compiles.append(model)
+
+        def run(x):
+            shapes.append(tuple(x.shape))
+            return model(x)
+
+        return run
+
+    monkeypatch.setattr(scoring, "_torch_compile", fake_compile)
+    monkeypatch.setattr(folder_worker, "_MODELS", {})
+    model = random_bundle.save(tmp_path / "m.pt")
+    st = model.stat()
+    settings = folder_worker.TaskSettings(
+        bundle_path=str(model), bundle_key=(st.st_size, st.st_mtime_ns), out_dir=str(tmp_path),
+        fmt="csv", overlap=0.0, thresholds={"present": 0.5}, merge_gap=None, high_freq=11025.0,
+        batch_size=8, precision="fp32", torch_threads=1, compile=True,
+    )  # fmt: skip
+    files = [_write(tmp_path / f"r{i}.wav", s, i) for i, s in enumerate((22.0, 6.0))]
+    entries = [folder_worker.score_file(str(f), f.stem, settings) for f in files]
+    assert len(compiles) == 1 and all(e["compiled"] for e in entries)
+    assert set(shapes) == {(8, 3, 32, 32)}  # 11 windows = 8 + 3 padded; 3 padded
+    for f, e in zip(files, entries):
+        got = read_scores(tmp_path / e["scores"])
+        want = stream_recording(random_bundle, f, precision="fp32", batch_size=8)
+        np.testing.assert_allclose(
+            got[["absent", "present"]].to_numpy(), want[["absent", "present"]].to_numpy(), atol=1e-5
+        )
+
+
 def test_streaming_memory_does_not_grow_with_the_file(tmp_path, random_bundle):
     import tracemalloc
 

@@ -231,3 +231,121 @@ def test_raven_to_clip_labels():
     assert loose["CSWA"].tolist() == [1, 1, 1, 0, 0]
     with pytest.raises(LabelError, match="'Species'"):
         raven_to_clip_labels(table, 10.0, 2.0, annotation_column="Species")
+
+
+# ------------------------------------------------------------------------- compiled scoring
+
+
+@pytest.fixture(scope="module")
+def tiny_bundle() -> ModelBundle:
+    import torch
+
+    from woodcock_widgets.audio.preprocessing import Preprocessing
+    from woodcock_widgets.ml.models import build_model
+
+    torch.manual_seed(0)
+    model = build_model("resnet18", 2, pretrained=False, in_channels=3)
+    return ModelBundle(
+        model, "resnet18", {0: "absent", 1: "present"}, Preprocessing(image_shape=(32, 32))
+    )
+
+
+@pytest.fixture(scope="module")
+def noise_files(tmp_path_factory) -> list[str]:
+    """Recordings of 11 s and 3 s: 5 and 1 windows of 2 s (one more with the 1 s tail)."""
+    rng = np.random.default_rng(1)
+    folder = tmp_path_factory.mktemp("noise")
+    out = []
+    for name, seconds in (("a.wav", 11.0), ("b.wav", 3.0)):
+        path = folder / name
+        sf.write(str(path), 0.1 * rng.standard_normal(int(seconds * 22050)), 22050)
+        out.append(str(path))
+    return out
+
+
+def _scores(df: pd.DataFrame) -> np.ndarray:
+    return df[["absent", "present"]].to_numpy()
+
+
+def test_compile_pads_every_batch_to_the_compiled_size(tiny_bundle, noise_files, monkeypatch):
+    """The compiled model only ever sees its batch size, and the padding changes no score."""
+    import woodcock_widgets.ml.scoring as scoring
+
+    shapes, compiles = [], []
+
+    def fake_compile(model):  # stands in for inductor: the eager model, watched
+        compiles.append(model)
+
+        def run(x):
+            shapes.append(tuple(x.shape))
+            return model(x)
+
+        return run
+
+    monkeypatch.setattr(scoring, "_torch_compile", fake_compile)
+    eager = predict(tiny_bundle, noise_files, batch_size=4, precision="fp32")
+    compiled = predict(tiny_bundle, noise_files, batch_size=4, precision="fp32", compile=True)
+    assert len(compiles) == 1  # once for all the files
+    assert shapes and set(shapes) == {(4, 3, 32, 32)}  # 6 and 2 windows: padded to 4
+    assert len(compiled) == len(eager) == 8
+    pd.testing.assert_frame_equal(compiled[["file", "start_time", "end_time"]], eager.iloc[:, :3])
+    np.testing.assert_allclose(_scores(compiled), _scores(eager), atol=1e-5)
+
+
+@pytest.mark.parametrize("lazy", [False, True])
+def test_compile_failure_falls_back_to_eager_with_one_warning(
+    tiny_bundle, noise_files, monkeypatch, lazy
+):
+    """No C compiler, an unsupported platform: failing at compile or at first call."""
+    import woodcock_widgets.ml.scoring as scoring
+
+    def broken_compile(model):
+        if not lazy:
+            raise RuntimeError("no C compiler found")
+
+        def run(x):
+            raise RuntimeError("InductorError: no C compiler found")
+
+        return run
+
+    monkeypatch.setattr(scoring, "_torch_compile", broken_compile)
+    eager = predict(tiny_bundle, noise_files, batch_size=4, precision="fp32")
+    with pytest.warns(RuntimeWarning, match="torch.compile failed.*no C compiler") as got:
+        compiled = predict(tiny_bundle, noise_files, batch_size=4, precision="fp32", compile=True)
+    assert len([w for w in got if "torch.compile" in str(w.message)]) == 1
+    np.testing.assert_array_equal(_scores(compiled), _scores(eager))
+
+
+def test_cli_compile_flag_reaches_predict(tiny_bundle, noise_files, tmp_path, monkeypatch):
+    import woodcock_widgets.ml.scoring as scoring
+    from woodcock_widgets.cli import main
+
+    def broken_compile(model):
+        raise RuntimeError("unsupported platform")
+
+    monkeypatch.setattr(scoring, "_torch_compile", broken_compile)
+    model = tiny_bundle.save(tmp_path / "m.pt")
+    out = tmp_path / "scores.csv"
+    with pytest.warns(RuntimeWarning, match="unsupported platform"):
+        assert main(["predict", "--model", str(model), *noise_files, "--out", str(out),
+                     "--compile"]) == 0  # fmt: skip
+    assert len(pd.read_csv(out)) == 8
+
+
+@pytest.mark.slow  # inductor compiles for ~25 s
+def test_compiled_scores_match_eager_within_bf16_and_never_recompile(tiny_bundle, noise_files):
+    import torch
+
+    from woodcock_widgets.ml.scoring import compile_model, prepare_model
+    from woodcock_widgets.ml.streaming import stream_recording
+
+    torch._dynamo.reset()
+    prepared = prepare_model(tiny_bundle, "cpu", "bf16")
+    compiled = compile_model(prepared, tiny_bundle.preprocessing.image_shape, 4)
+    assert compiled.batch_size == 4 and compiled.compile_seconds > 0
+    with torch._dynamo.config.patch(error_on_recompile=True):
+        for f in noise_files:  # 6 windows (4 + 2 padded), then 2 (padded)
+            got = stream_recording(tiny_bundle, f, batch_size=4, prepared=compiled)
+            want = stream_recording(tiny_bundle, f, batch_size=4, prepared=prepared)
+            np.testing.assert_allclose(_scores(got), _scores(want), atol=2e-2)
+            np.testing.assert_allclose(_scores(got).sum(axis=1), 1.0, atol=1e-5)

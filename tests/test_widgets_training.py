@@ -216,7 +216,7 @@ def test_interrupting_wait_stops_training_cleanly(tmp_path, few_clips, tiny_prep
         run,
         few_clips,
         preprocessing=tiny_preprocessing,
-        epochs=5,
+        epochs=200,  # never done before the interrupt, however slow or loaded the machine
         batch_size=8,
         pretrained=False,
     )
@@ -228,7 +228,7 @@ def test_interrupting_wait_stops_training_cleanly(tmp_path, few_clips, tiny_prep
     c.start()
     threading.Thread(target=interrupt_after_first_epoch, daemon=True).start()
     history = c.wait(timeout=120)
-    assert c.status == "stopped" and 1 <= len(history) < 5
+    assert c.status == "stopped" and 1 <= len(history) < 200
     assert pd.read_csv(run / "history.csv")["epoch"].tolist() == list(range(1, len(history) + 1))
     assert read_bundle_payload(run / "last.pt")["training_state"]["epoch"] == len(history)
 

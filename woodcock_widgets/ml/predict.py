@@ -43,7 +43,14 @@ from .detections import (
     detections,
     merge_detections,
 )
-from .scoring import PreparedModel, prepare_model, score_batch, score_batches, score_images
+from .scoring import (
+    PreparedModel,
+    compile_model,
+    prepare_model,
+    score_batch,
+    score_batches,
+    score_images,
+)
 from .streaming import stream_recording
 
 __all__ = [
@@ -52,6 +59,7 @@ __all__ = [
     "stream_recording",
     "AudioStream",
     "PreparedModel",
+    "compile_model",
     "prepare_model",
     "score_batch",
     "score_batches",
@@ -78,6 +86,7 @@ def predict_recording(
     batch_size: int = 32,
     device: str | torch.device = "cpu",
     precision: str = "auto",
+    prepared: PreparedModel | None = None,
 ) -> pd.DataFrame:
     """Scores for every window of one recording.
 
@@ -96,6 +105,9 @@ def predict_recording(
     precision : {"auto", "fp32", "bf16", "fp16"}
         Autocast precision, as in :class:`~woodcock_widgets.training.TrainingConfig`:
         ``auto`` is what training used on this hardware (bf16 where the CPU has it).
+    prepared : PreparedModel, optional
+        The model already prepared or compiled (:func:`prepare_model`,
+        :func:`compile_model`); ``device`` and ``precision`` are then not used.
 
     Returns
     -------
@@ -108,7 +120,7 @@ def predict_recording(
     audio = Audio.from_file(path, sample_rate=pre.sample_rate)
     windows = clip_windows(audio.duration, pre.clip_seconds, overlap)
     images = [model_image(pre.image(audio.trim(s, e)), pre.image_shape) for s, e in windows]
-    scores = score_images(bundle, images, batch_size, device, precision)
+    scores = score_images(bundle, images, batch_size, device, precision, prepared)
     df = pd.DataFrame(
         {
             "file": str(path),
@@ -130,6 +142,7 @@ def predict(
     device: str | torch.device = "cpu",
     progress: Callable[[int, int], None] | None = None,
     precision: str = "auto",
+    compile: bool = False,  # the name torch users know
 ) -> pd.DataFrame:
     """Scores for clips and long recordings alike (each cut in windows of the clip length).
 
@@ -152,6 +165,11 @@ def predict(
         ``progress(done, total)`` after each file.
     precision : {"auto", "fp32", "bf16", "fp16"}
         Autocast precision (see :func:`predict_recording`).
+    compile : bool
+        Compile the model once for all the files (:func:`compile_model`: tens of seconds,
+        then about a quarter less CPU per window; worth it for hours of audio). Scores match
+        the eager pass to the precision's tolerance; where compiling fails, one warning and
+        the eager pass.
 
     Returns
     -------
@@ -161,10 +179,19 @@ def predict(
     if on_error not in ("raise", "skip"):
         raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
     files = list(files)
+    prepared = None
+    if compile and files and not hasattr(bundle, "score_recording"):
+        prepared = compile_model(
+            prepare_model(bundle, device, precision),
+            bundle.preprocessing.image_shape,
+            batch_size,
+        )
     frames, skipped = [], []
     for k, f in enumerate(files, start=1):
         try:
-            frames.append(predict_recording(bundle, f, overlap, batch_size, device, precision))
+            frames.append(
+                predict_recording(bundle, f, overlap, batch_size, device, precision, prepared)
+            )
         except AudioLoadError as exc:
             if on_error == "raise":
                 raise

@@ -2,8 +2,9 @@
 
 Single-label (one class per window): multinomial logistic regression (scikit-learn,
 ``LogisticRegression`` with the lbfgs solver), probabilities from a softmax. Multi-label (any
-number of classes per window): one binary logistic regression per class, probabilities from a
-sigmoid. Rare classes are up-weighted with ``class_weight="balanced"`` (per class in the
+number of classes per window): one binary logistic regression per class (the same objective as
+scikit-learn's, all classes fitted in one L-BFGS run by :mod:`.logistic_joint`), probabilities
+from a sigmoid. Rare classes are up-weighted with ``class_weight="balanced"`` (per class in the
 multi-label case: positives against negatives).
 
 The fitted model is a plain linear map ``logits = ((x - mean) / std) @ W.T + b``, stored by
@@ -17,6 +18,8 @@ from __future__ import annotations
 import numpy as np
 
 from woodcock_widgets.errors import TrainingError
+
+from .logistic_joint import balanced_weights, fit_joint_logistic
 
 __all__ = ["ShallowClassifier", "check_targets", "linear_module"]
 
@@ -149,13 +152,11 @@ class ShallowClassifier:
         self.intercept_: np.ndarray | None = None  # (n_classes,)
 
     # ---------------------------------------------------------------- fitting
-    def _weights(self, i: int | None = None):
-        """scikit-learn class_weight for the multinomial model, or binary model ``i``."""
+    def _weights(self):
+        """scikit-learn class_weight for the multinomial model."""
         if not isinstance(self.class_weight, dict):
             return self.class_weight
-        if i is None:
-            return {j: self.class_weight.get(c, 1.0) for j, c in enumerate(self.classes)}
-        return {0: 1.0, 1: self.class_weight.get(self.classes[i], 1.0)}
+        return {j: self.class_weight.get(c, 1.0) for j, c in enumerate(self.classes)}
 
     def fit(self, X, Y) -> ShallowClassifier:
         """Fit on embeddings.
@@ -201,11 +202,9 @@ class ShallowClassifier:
         std[std < 1e-8] = 1.0
         Xs = (X - mean) / std
         opts = dict(C=self.C, max_iter=self.max_iter)
-        if self.multi_label:
-            coef, bias = np.zeros((k, X.shape[1])), np.zeros(k)
-            for i in range(k):
-                m = LogisticRegression(class_weight=self._weights(i), **opts).fit(Xs, y[:, i])
-                coef[i], bias[i] = m.coef_[0], m.intercept_[0]
+        if self.multi_label:  # the k one-vs-rest problems in one solver run
+            weights = balanced_weights(y, self.class_weight, self.classes)
+            coef, bias = fit_joint_logistic(Xs, y, weights, self.C, self.max_iter)
         else:
             m = LogisticRegression(class_weight=self._weights(), **opts).fit(Xs, y)
             coef, bias = m.coef_, m.intercept_

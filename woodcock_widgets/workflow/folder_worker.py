@@ -21,10 +21,19 @@ from urllib.parse import urlparse
 from ..errors import AudioLoadError
 from .folder_outputs import write_scores
 
-__all__ = ["TaskSettings", "score_file", "model_loads", "host_threads", "preload", "workers_info"]
+__all__ = [
+    "TaskSettings",
+    "score_file",
+    "model_loads",
+    "compile_seconds",
+    "host_threads",
+    "preload",
+    "workers_info",
+]
 
 _LOCK = threading.Lock()
-_MODELS: dict[tuple, tuple] = {}  # (path, size, mtime_ns, device, precision) → (bundle, prepared)
+# (path, size, mtime_ns, device, precision, compiled batch or 0) → (bundle, prepared)
+_MODELS: dict[tuple, tuple] = {}
 _LOADS = 0
 
 
@@ -45,6 +54,8 @@ class TaskSettings:
     precision: str = "auto"
     block_seconds: float = 60.0
     torch_threads: int | None = None
+    #: compile the model once per worker (:func:`~woodcock_widgets.ml.scoring.compile_model`)
+    compile: bool = False
     #: host → Dask threads of all workers there (shares a host's cores when threads unset)
     host_threads: dict[str, int] = field(default_factory=dict)
 
@@ -102,12 +113,22 @@ def model_loads() -> int:
     return _LOADS
 
 
+def compile_seconds() -> float | None:
+    """How long compiling this worker's model took (``None``: not compiled, or it failed)."""
+    with _LOCK:
+        for _bundle, prepared in _MODELS.values():
+            return getattr(prepared, "compile_seconds", None)
+    return None
+
+
 def _model(settings: TaskSettings):
     global _LOADS
     from ..ml.bundle import ModelBundle
-    from ..ml.predict import prepare_model
+    from ..ml.predict import compile_model, prepare_model
+    from ..ml.streaming import CPU_BATCH_MB, cpu_batch_size
 
     key = (settings.bundle_path, *settings.bundle_key, settings.device, settings.precision)
+    key = (*key, settings.batch_size if settings.compile else 0)
     with _LOCK:
         if key not in _MODELS:
             bundle = ModelBundle.load(settings.bundle_path)
@@ -118,16 +139,31 @@ def _model(settings: TaskSettings):
                 if hasattr(bundle, "score_recording")
                 else prepare_model(bundle, settings.device, settings.precision)
             )
+            if prepared is not None and settings.compile:
+                shape = bundle.preprocessing.image_shape
+                # the batch stream_recording will make, so no batch is padded but the last
+                batch = cpu_batch_size(settings.batch_size, prepared, shape, CPU_BATCH_MB)
+                prepared = compile_model(prepared, shape, batch)
             _MODELS[key] = (bundle, prepared)
             _LOADS += 1
         return _MODELS[key]
 
 
-def preload(bundle_path: str | os.PathLike, device: str = "cpu", precision: str = "auto") -> int:
+def preload(
+    bundle_path: str | os.PathLike,
+    device: str = "cpu",
+    precision: str = "auto",
+    compile: bool = False,  # the name torch users know
+    batch_size: int = 32,
+    torch_threads: int | None = None,
+) -> int:
     """Load a bundle into this worker's cache and run one batch (``client.run(preload, path)``).
 
     What the first task on a worker would do anyway (import torch, load the bundle, warm the
-    kernels), done ahead, e.g. so a benchmark times warm workers.
+    kernels; with ``compile``, compile the model for ``batch_size``), done ahead, e.g. so a
+    benchmark times warm workers. A compiled model is compiled for the torch thread count
+    (``torch_threads``, default: the share of the cores tasks get): give the tasks' count,
+    or their first batch compiles again.
 
     Returns
     -------
@@ -149,8 +185,11 @@ def preload(bundle_path: str | os.PathLike, device: str = "cpu", precision: str 
         thresholds={},
         merge_gap=None,
         high_freq=0.0,
+        batch_size=int(batch_size),
         device=device,
         precision=precision,
+        torch_threads=torch_threads,
+        compile=bool(compile),
     )
     torch.set_num_threads(_threads(settings))
     bundle, prepared = _model(settings)
@@ -191,7 +230,8 @@ def score_file(path: str, key: str, settings: TaskSettings) -> dict[str, Any]:
     dict
         ``file`` (the key), ``path``, ``n_windows``, ``seconds`` (of audio), ``scores`` and
         ``raven`` (output paths relative to the output folder), ``detections`` (per class),
-        ``wall_seconds``, ``worker`` and ``pid``.
+        ``compiled`` (whether the compiled model scored it), ``wall_seconds``, ``worker``
+        and ``pid``.
 
         A recording that cannot be read (missing, empty, corrupt, truncated) gives
         ``status: "error"`` and the reason in ``error`` instead.
@@ -247,6 +287,7 @@ def score_file(path: str, key: str, settings: TaskSettings) -> dict[str, Any]:
         "raven": raven_rel,
         "detections": {c: int(counts.get(c, 0)) for c in settings.thresholds},
         "torch_threads": torch.get_num_threads(),
+        "compiled": getattr(prepared, "batch_size", None) is not None,
         "wall_seconds": round(time.perf_counter() - t0, 3),
         "worker": worker,
         "pid": os.getpid(),
