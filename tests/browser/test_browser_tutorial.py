@@ -10,7 +10,7 @@ renders the inspect-and-relabel notebook.
 ``WOODCOCK_UPDATE_DOCS_IMAGE=1`` copies the README's screenshots into ``docs/images/``
 (``conftest.DOCS_IMAGES``); the README's come from the default preset::
 
-    WOODCOCK_BROWSER_PARAMS='{"preset": "default"}' WOODCOCK_UPDATE_DOCS_IMAGE=1 \
+    WOODCOCK_BROWSER_PARAMS='{"preset": "default", "epochs": 5}' WOODCOCK_UPDATE_DOCS_IMAGE=1 \
         .venv/bin/python -m pytest tests/browser/test_browser_tutorial.py -k "not voila"
 """
 

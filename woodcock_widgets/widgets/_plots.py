@@ -162,8 +162,10 @@ def line_figure(
     height: str = "220px",
     y_range: tuple[float, float] | None = None,
     legend_location: str = "top-right",
+    legend: bool = True,
 ) -> tuple[bq.Figure, dict[str, bq.Lines]]:
-    """One ``Lines`` mark per series on shared scales (points marked, legend shown)."""
+    """One ``Lines`` mark per series on shared scales (points marked; bqplot's legend unless
+    ``legend=False``, for a :func:`~._tables.legend_html` line above the figure instead)."""
     xs = bq.LinearScale()
     ys = bq.LinearScale(min=y_range[0], max=y_range[1]) if y_range else bq.LinearScale()
     lines = {
@@ -175,7 +177,7 @@ def line_figure(
             colors=[COLORS.get(name, c)],
             marker="circle",
             marker_size=24,
-            display_legend=True,
+            display_legend=legend,
         )
         for name, c in zip(series, bq.CATEGORY10)
     }

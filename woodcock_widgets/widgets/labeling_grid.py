@@ -28,7 +28,7 @@ from ..audio.spectrogram import Spectrogram
 from ..workflow.labeling_loop import STRATEGIES, LabelingLoop
 from ._errors import ErrorLog
 from ._plots import BLANK_PNG, line_figure
-from ._tables import frame_html, status_html
+from ._tables import frame_html, legend_html, status_html
 
 __all__ = ["LabelingGrid", "SHORTCUTS"]
 
@@ -173,7 +173,9 @@ class LabelingGrid(widgets.VBox):
             value=int(page_size), min=1, max=200, description="page", layout={"width": "150px"}
         )
         self.next_page_button = widgets.Button(description="next page", icon="forward")
-        self.all_absent_button = widgets.Button(description="all remaining absent")
+        self.all_absent_button = widgets.Button(
+            description="all remaining absent", layout={"width": "auto"}
+        )
         self.refit_button = widgets.Button(description="refit", button_style="primary")
         self.status_html = widgets.HTML()
         self.next_page_button.on_click(self.errors.guard(lambda _: self.next_page()))
@@ -185,9 +187,11 @@ class LabelingGrid(widgets.VBox):
         )
         self.panel_table = widgets.HTML()
         self.chart, self.chart_lines = line_figure(
-            "labeling rounds", "score", ["validation AP", "page precision"], x_label="round",
-            height="220px", y_range=(0.0, 1.0), legend_location="bottom-right",
+            "", "score", ["validation AP", "page precision"], x_label="round",
+            height="220px", y_range=(0.0, 1.0), legend=False,
         )  # fmt: skip
+        colors = {name: line.colors[0] for name, line in self.chart_lines.items()}
+        chart_legend = widgets.HTML(legend_html("labeling rounds", colors))
         controls = [self.strategy_select, self.class_select, self.page_size_input]
         buttons = [self.next_page_button, self.all_absent_button, self.refit_button]
         self.children = [
@@ -195,7 +199,8 @@ class LabelingGrid(widgets.VBox):
             widgets.HBox([*buttons, self.status_html]),
             self.grid_box,
             widgets.HBox(
-                [self.panel_table, self.chart], layout=widgets.Layout(align_items="flex-start")
+                [self.panel_table, widgets.VBox([chart_legend, self.chart])],
+                layout=widgets.Layout(align_items="flex-start"),
             ),
             self.errors.output,
         ]
