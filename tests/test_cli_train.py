@@ -23,10 +23,12 @@ TINY = ["--image-size", "32", "--epochs", "1", "--no-pretrained", "--batch-size"
 
 @pytest.fixture(autouse=True)
 def _keep_sigint():
-    """``train`` installs a Ctrl-C handler (it stops training); put pytest's back."""
+    """``train`` installs a Ctrl-C handler while it trains, and must put the caller's back."""
     before = signal.getsignal(signal.SIGINT)
     yield
+    after = signal.getsignal(signal.SIGINT)
     signal.signal(signal.SIGINT, before)
+    assert after is before, "train left its Ctrl-C handler installed"
 
 
 def train(capsys, *args) -> tuple[int, str, str]:

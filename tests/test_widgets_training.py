@@ -225,9 +225,14 @@ def test_interrupting_wait_stops_training_cleanly(tmp_path, few_clips, tiny_prep
         wait_for(lambda: len(c.history) >= 1)
         os.kill(os.getpid(), signal.SIGINT)
 
-    c.start()
-    threading.Thread(target=interrupt_after_first_epoch, daemon=True).start()
-    history = c.wait(timeout=120)
+    # the kernel's ■ raises KeyboardInterrupt in the waiting cell: Python's own handler
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        c.start()
+        threading.Thread(target=interrupt_after_first_epoch, daemon=True).start()
+        history = c.wait(timeout=120)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert c.status == "stopped" and 1 <= len(history) < 200
     assert pd.read_csv(run / "history.csv")["epoch"].tolist() == list(range(1, len(history) + 1))
     assert read_bundle_payload(run / "last.pt")["training_state"]["epoch"] == len(history)

@@ -196,9 +196,13 @@ def run(args: argparse.Namespace) -> int:
         print(f"warning: {w.message}", file=sys.stderr)
     import signal
 
-    # Ctrl-C stops at the next batch and keeps the run folder consistent
-    signal.signal(signal.SIGINT, lambda *_: trainer.stop())
-    history = TrainingJob(trainer).wait()  # the runner the widgets and scripts use too
+    # Ctrl-C stops at the next batch and keeps the run folder consistent; the caller's
+    # handler comes back afterwards (``main`` may run inside a longer-lived Python process)
+    before = signal.signal(signal.SIGINT, lambda *_: trainer.stop())
+    try:
+        history = TrainingJob(trainer).wait()  # the runner the widgets and scripts use too
+    finally:
+        signal.signal(signal.SIGINT, before)
     last = history.last
     metric = trainer.best_metric
     print(
