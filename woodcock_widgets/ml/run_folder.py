@@ -226,7 +226,19 @@ class RunFolder(_Inputs):
 
     def epochs_planned(self) -> int:
         """The epochs the run was last asked for (``config.json``; 0 when not recorded)."""
-        return int(self._optional_json(self.config_path).get("training", {}).get("epochs", 0))
+        return int(self.recorded_training().get("epochs", 0))
+
+    def recorded_training(self) -> dict[str, Any]:
+        """The training settings ``config.json`` records (empty when missing or unreadable)."""
+        return dict(self._optional_json(self.config_path).get("training", {}))
+
+    def recorded_method(self) -> str | None:
+        """How the recorded run trains (``cnn`` when ``config.json`` names no method);
+        ``None`` when ``config.json`` is missing or unreadable."""
+        try:
+            return self.read_config().get("method") or "cnn"
+        except TrainingError:
+            return None
 
     def epochs_done(self) -> int:
         """Finished epochs as ``history.csv`` lists them (0 for none)."""

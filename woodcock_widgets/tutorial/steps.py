@@ -182,7 +182,7 @@ def train(control: Any) -> pd.DataFrame:
         print(f"best epoch: {trainer.best_epoch} (validation F1 {trainer.best_score:.3f})")
     folder = control.folder
     for path in (folder.config_path, folder.history_path, folder.best, folder.last):
-        if path.exists():  # an embeddings fit keeps no last.pt: it is never continued
+        if path.exists():  # only what the run wrote (a stop before epoch 1 writes no model)
             print(f"wrote {path}")
     columns = ["epoch", "train_loss", "train_accuracy", "valid_accuracy", "valid_f1", "seconds"]
     frame = history.to_frame()

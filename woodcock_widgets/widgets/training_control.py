@@ -48,40 +48,23 @@ def _split_options(options: dict, method: str = "cnn") -> tuple[dict, dict]:
     if method not in METHODS:
         raise TrainingError(f"unknown method {method!r}; use one of {list(METHODS)}")
     known = TrainingConfig.field_names()
-    run = _RUN_OPTIONS | EMBEDDING_OPTIONS if method == "embeddings" else _RUN_OPTIONS
-    unknown = sorted(set(options) - known - run)
+    passed = EMBEDDING_OPTIONS if method == "embeddings" else _RUN_OPTIONS
+    accepted = passed | _RUN_OPTIONS
+    unknown = sorted(set(options) - known - accepted)
     if unknown:
         raise TrainingError(
             f"unknown training option(s) {unknown}; TrainingConfig has {sorted(known)}, "
-            f"new {method} runs take {sorted(run)}"
+            f"new {method} runs take {sorted(accepted)}"
         )
-    if method == "embeddings":
-        run = EMBEDDING_OPTIONS
     return (
         {k: v for k, v in options.items() if k in known},
-        {k: v for k, v in options.items() if k in run},
+        {k: v for k, v in options.items() if k in passed},
     )
-
-
-def _recorded_method(folder: RunFolder, default: str) -> str:
-    """The folder's recorded method (``cnn`` when it records none), else ``default``."""
-    if not folder.config_path.exists():
-        return default
-    try:
-        return folder.read_config().get("method") or "cnn"
-    except TrainingError:
-        return default
 
 
 def _recorded(folder: RunFolder, given: dict) -> TrainingConfig:
     """The folder's recorded settings (where it has them), updated with ``given``."""
-    recorded = {}
-    if folder.config_path.exists():
-        try:
-            recorded = folder.read_config().get("training", {})
-        except TrainingError:
-            recorded = {}
-    return TrainingConfig.from_dict({**recorded, **given})
+    return TrainingConfig.from_dict({**folder.recorded_training(), **given})
 
 
 def _wait_for(job: TrainingJob, timeout: float | None) -> History:
@@ -170,7 +153,9 @@ class TrainingControl(TrainingPanel):
         elif run_options:
             raise TrainingError(f"{sorted(run_options)} need a label table (for_table)")
         self.folder = RunFolder(run_dir)
-        self.method = method if make_trainer is not None else _recorded_method(self.folder, method)
+        self.method = (
+            method if make_trainer is not None else self.folder.recorded_method() or method
+        )
         self.make_trainer = make_trainer
         self.update_interval = float(update_interval)
         self.base_config = replace(config, **fields) if config else _recorded(self.folder, fields)
