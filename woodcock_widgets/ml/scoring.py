@@ -156,8 +156,9 @@ def compile_model(
 ) -> PreparedModel:
     """``prepared`` with its model compiled (``torch.compile``) for batches of ``batch_size``.
 
-    For long runs: the compile takes tens of seconds once, then each window is scored about
-    a quarter faster on the CPU. The model is compiled and run once here on a batch of
+    For long runs: the compile takes tens of seconds once, then a forward pass is up to about
+    a quarter faster on the CPU (1.14-1.18x more audio per CPU-hour end to end at 224 px in
+    ``benchmarks/predict_scale.py``). The model is compiled and run once here on a batch of
     zeros; if that fails (no C compiler, an unsupported platform or model), one warning is
     given and ``prepared`` comes back unchanged (the eager pass). Compile with the torch
     thread count the scoring will use: torch compiles again when it changes.
