@@ -258,7 +258,7 @@ def test_worker_compiles_once_and_pads_only_the_last_batch(tmp_path, random_bund
     files = [_write(tmp_path / f"r{i}.wav", s, i) for i, s in enumerate((22.0, 6.0))]
     entries = [folder_worker.score_file(str(f), f.stem, settings) for f in files]
     assert len(compiles) == 1 and all(e["compiled"] for e in entries)
-    assert set(shapes) == {(8, 3, 32, 32)}  # 11 windows = 8 + 3 padded; 3 padded
+    assert set(shapes) == {(8, 1, 32, 32)}  # 11 = 8 + 3 padded; a 1-channel stem
     for f, e in zip(files, entries):
         got = read_scores(tmp_path / e["scores"])
         want = stream_recording(random_bundle, f, precision="fp32", batch_size=8)

@@ -286,7 +286,8 @@ def test_compile_pads_every_batch_to_the_compiled_size(tiny_bundle, noise_files,
     eager = predict(tiny_bundle, noise_files, batch_size=4, precision="fp32")
     compiled = predict(tiny_bundle, noise_files, batch_size=4, precision="fp32", compile=True)
     assert len(compiles) == 1  # once for all the files
-    assert shapes and set(shapes) == {(4, 3, 32, 32)}  # 6 and 2 windows: padded to 4
+    # 6 and 2 windows, padded to 4; one channel: the stem takes the identical channels as one
+    assert shapes and set(shapes) == {(4, 1, 32, 32)}
     assert len(compiled) == len(eager) == 8
     pd.testing.assert_frame_equal(compiled[["file", "start_time", "end_time"]], eager.iloc[:, :3])
     np.testing.assert_allclose(_scores(compiled), _scores(eager), atol=1e-5)

@@ -11,6 +11,7 @@ from torch import nn
 
 from ..data.download import fetch, offline
 from ..errors import DownloadError, ModelError
+from .resnet import resnet18, resnet34, resnet50
 
 __all__ = [
     "ARCHITECTURES",
@@ -30,12 +31,26 @@ _WEIGHT_URLS = {
 ARCHITECTURES = tuple(_WEIGHT_URLS)
 
 
-def _constructor(arch: str):
+def _mobilenet_v3_small() -> nn.Module:
+    # Only this architecture needs torchvision, whose import costs ~150 MiB per process.
     import torchvision.models as tvm
 
+    return tvm.mobilenet_v3_small(weights=None)
+
+
+#: Architecture name -> a function building it with random weights (1000 ImageNet classes).
+_CONSTRUCTORS = {
+    "resnet18": resnet18,
+    "resnet34": resnet34,
+    "resnet50": resnet50,
+    "mobilenet_v3_small": _mobilenet_v3_small,
+}
+
+
+def _constructor(arch: str):
     if arch not in ARCHITECTURES:
         raise ModelError(f"unknown architecture {arch!r}; choose one of {list(ARCHITECTURES)}")
-    return getattr(tvm, arch)
+    return _CONSTRUCTORS[arch]
 
 
 def replace_classifier(model: nn.Module, num_classes: int) -> nn.Module:
@@ -162,7 +177,10 @@ def build_model(
     allow_download: bool | None = None,
     in_channels: int = 3,
 ) -> nn.Module:
-    """Build a torchvision CNN with its classifier replaced by ``num_classes`` outputs.
+    """Build a CNN with its classifier replaced by ``num_classes`` outputs.
+
+    The ResNets are the kit's own (:mod:`.resnet`: torchvision's layout, weights and random
+    initialisation, without importing torchvision); ``mobilenet_v3_small`` is torchvision's.
 
     Parameters
     ----------
@@ -194,7 +212,7 @@ def build_model(
         )
     if int(num_classes) < 1:
         raise ModelError(f"num_classes must be at least 1, got {num_classes}")
-    model = _constructor(arch)(weights=None)
+    model = _constructor(arch)()
     if pretrained or weights_path is not None:
         path = resolve_pretrained_weights(arch, weights_path, allow_download)
         if path is None:

@@ -18,6 +18,7 @@ import torch
 
 from ..audio.preprocessing import stack_images
 from .bundle import ModelBundle
+from .inference_model import inference_model
 from .runtime import pick_precision
 
 __all__ = [
@@ -35,7 +36,11 @@ class PreparedModel:
     """A bundle's network ready to score: on its device, in eval mode, in its memory layout.
 
     Made once (:func:`prepare_model`) and shared by every file a process scores; scoring
-    never moves or converts it again, so threads may score with it side by side.
+    never moves or converts it again, so threads may score with it side by side. ``model``
+    is the bundle's network rewritten for inference
+    (:func:`~woodcock_widgets.ml.inference_model.inference_model`) and ``channels`` the input
+    channels it takes: 1 where the bundle's identical image channels were folded into its
+    first convolution (:func:`score_batch` then reads the first channel of a wider batch).
     :func:`compile_model` gives a copy whose ``model`` is compiled for batches of exactly
     ``batch_size`` windows (``None``: any size, eager).
     """
@@ -84,9 +89,10 @@ def prepare_model(
     PreparedModel
     """
     device = _resolve_device(device)
-    model = bundle.model.to(device).eval()
     dtype = pick_precision(device, precision)
     channels_last = device.type in ("cpu", "cuda")
+    fast = inference_model(bundle.model.to(device).eval(), bundle.preprocessing.channels)
+    model = fast.model
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
     return PreparedModel(
@@ -94,7 +100,7 @@ def prepare_model(
         device,
         dtype,
         channels_last,
-        bundle.preprocessing.channels,
+        fast.channels,
         _is_multi_label(bundle),
     )
 
@@ -112,10 +118,21 @@ def _fixed_batches(prepared: PreparedModel, x: torch.Tensor) -> list[tuple[torch
         if n < size:
             pad = part[:1].expand(size - n, *part.shape[1:])
             part = torch.cat([part, pad])
-        if prepared.channels_last:
-            part = part.contiguous(memory_format=torch.channels_last)
         out.append((part, n))
     return out
+
+
+def _compiled_layout(prepared: PreparedModel, x: torch.Tensor) -> torch.Tensor:
+    """``x`` in the one memory layout a compiled model sees (it guards on the strides).
+
+    One channel is copied to plain contiguous strides: a one-channel tensor counts as
+    contiguous in both layouts, so ``contiguous()`` would keep whichever strides it had.
+    """
+    if prepared.channels_last and x.shape[1] > 1:
+        return x.contiguous(memory_format=torch.channels_last)
+    if x.shape[1] == 1:
+        return torch.empty(x.shape, dtype=x.dtype, device=x.device).copy_(x)
+    return x.contiguous()
 
 
 def score_batch(prepared: PreparedModel, x: torch.Tensor, raw: bool = False) -> np.ndarray:
@@ -125,9 +142,13 @@ def score_batch(prepared: PreparedModel, x: torch.Tensor, raw: bool = False) -> 
     classifier was removed, see :class:`~woodcock_widgets.ml.embedders.BundleEmbedder`).
     A compiled model (:func:`compile_model`) sees ``x`` in batches of its compiled size.
     """
+    if x.ndim == 4 and x.shape[1] != prepared.channels and prepared.channels == 1:
+        x = x[:, :1]  # the kit's channels are identical; the model's stem takes one
     if prepared.batch_size is not None and len(x) != prepared.batch_size and len(x):
         parts = [score_batch(prepared, b, raw)[:n] for b, n in _fixed_batches(prepared, x)]
         return np.concatenate(parts)
+    if prepared.batch_size is not None:
+        x = _compiled_layout(prepared, x)
     with torch.no_grad():
         with torch.autocast(
             prepared.device.type,
@@ -187,9 +208,7 @@ def compile_model(
             prepared, model=_torch_compile(prepared.model), batch_size=batch_size
         )
         h, w = image_shape
-        x = torch.zeros(batch_size, prepared.channels, h, w)
-        if prepared.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
+        x = _compiled_layout(prepared, torch.zeros(batch_size, prepared.channels, h, w))
         score_batch(compiled, x, raw=True)  # compiles now, not in the middle of a file
     except Exception as exc:  # any compiler failure: eager
         warnings.warn(

@@ -83,7 +83,9 @@ def cpu_batch_size(
     batch_size = max(1, int(batch_size))
     if batch_mb is None or prepared.device.type != "cpu":
         return batch_size
-    per_window = 4 * prepared.channels * int(np.prod(image_shape))  # float32 bytes
+    # counted as 3-channel float32 images whatever channels the model takes: the bound is
+    # on activations, which grow with the pixels and the batch, not with the input channels
+    per_window = 4 * 3 * int(np.prod(image_shape))
     return max(1, min(batch_size, int(batch_mb * 2**20 // per_window)))
 
 

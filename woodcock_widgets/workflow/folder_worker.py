@@ -144,6 +144,10 @@ def _model(settings: TaskSettings):
                 # the batch stream_recording will make, so no batch is padded but the last
                 batch = cpu_batch_size(settings.batch_size, prepared, shape, CPU_BATCH_MB)
                 prepared = compile_model(prepared, shape, batch)
+            if prepared is not None:
+                # scoring needs only the prepared network (its convolutions are new tensors,
+                # BatchNorms folded in): let the bundle's own weights go
+                bundle = dataclasses.replace(bundle, model=None)
             _MODELS[key] = (bundle, prepared)
             _LOADS += 1
         return _MODELS[key]
