@@ -163,8 +163,10 @@ def predict(
         Where to run the model.
     progress : callable, optional
         ``progress(done, total)`` after each file.
-    precision : {"auto", "fp32", "bf16", "fp16"}
-        Autocast precision (see :func:`predict_recording`).
+    precision : {"auto", "fp32", "bf16", "fp16", "int8"}
+        Autocast precision (see :func:`predict_recording`); ``int8`` (CPU): the network
+        quantized with activation ranges measured on windows of the first files
+        (:func:`~woodcock_widgets.ml.int8.int8_calibration`; not compiled).
     compile : bool
         Compile the model once for all the files (:func:`compile_model`: tens of seconds,
         then about a quarter less CPU per window; worth it for hours of audio). Scores match
@@ -180,7 +182,12 @@ def predict(
         raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
     files = list(files)
     prepared = None
-    if compile and files and not hasattr(bundle, "score_recording"):
+    if precision == "int8" and files and not hasattr(bundle, "score_recording"):
+        from .int8 import int8_calibration
+
+        cal = int8_calibration(prepare_model(bundle, "cpu", "fp32"), bundle.preprocessing, files)
+        prepared = prepare_model(bundle, device, "int8", cal.observers)
+    elif compile and files and not hasattr(bundle, "score_recording"):
         prepared = compile_model(
             prepare_model(bundle, device, precision),
             bundle.preprocessing.image_shape,

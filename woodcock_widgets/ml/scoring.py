@@ -53,6 +53,7 @@ class PreparedModel:
     multi_label: bool = False
     batch_size: int | None = None
     compile_seconds: float | None = None
+    int8: bool = False
 
 
 def _resolve_device(device: str | torch.device) -> torch.device:
@@ -71,7 +72,10 @@ def _is_multi_label(bundle: ModelBundle) -> bool:
 
 
 def prepare_model(
-    bundle: ModelBundle, device: str | torch.device = "cpu", precision: str = "auto"
+    bundle: ModelBundle,
+    device: str | torch.device = "cpu",
+    precision: str = "auto",
+    int8_observers: dict[str, torch.Tensor] | None = None,
 ) -> PreparedModel:
     """Put a bundle's model where and how the trainer runs it (see :func:`score_batches`).
 
@@ -81,17 +85,31 @@ def prepare_model(
         The model.
     device : str or torch.device
         Where to run it; ``auto`` is cuda where available, else cpu.
-    precision : {"auto", "fp32", "bf16", "fp16"}
-        Autocast precision; ``auto`` is what the trainer picks for ``device``.
+    precision : {"auto", "fp32", "bf16", "fp16", "int8"}
+        Autocast precision; ``auto`` is what the trainer picks for ``device``. ``int8``
+        (CPU only, opt-in for long runs) quantizes the network with ``int8_observers``.
+    int8_observers : dict, optional
+        The activation ranges ``int8`` needs (:func:`~woodcock_widgets.ml.int8.int8_calibration`).
 
     Returns
     -------
     PreparedModel
+
+    Raises
+    ------
+    PredictionError
+        ``int8`` on another device than the CPU, or without ``int8_observers``.
     """
     device = _resolve_device(device)
-    dtype = pick_precision(device, precision)
+    if precision == "int8" and device.type != "cpu":
+        from ..errors import PredictionError
+
+        raise PredictionError(f"int8 scoring runs on the CPU only; on {device} use bf16 or fp16")
     channels_last = device.type in ("cpu", "cuda")
     fast = inference_model(bundle.model.to(device).eval(), bundle.preprocessing.channels)
+    if precision == "int8":
+        return _int8_prepared(bundle, device, fast, int8_observers)
+    dtype = pick_precision(device, precision)
     model = fast.model
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
@@ -102,6 +120,23 @@ def prepare_model(
         channels_last,
         fast.channels,
         _is_multi_label(bundle),
+    )
+
+
+def _int8_prepared(bundle: ModelBundle, device: torch.device, fast, observers) -> PreparedModel:
+    """The int8 network of ``fast`` (see :mod:`.int8`)."""
+    from ..errors import PredictionError
+    from .int8 import int8_model
+
+    if observers is None:
+        raise PredictionError(
+            "int8 scoring needs activation ranges measured on audio: "
+            "woodcock_widgets.ml.int8.int8_calibration (predict --precision int8 does it)"
+        )
+    h, w = bundle.preprocessing.image_shape
+    model = int8_model(fast.model, torch.zeros(1, fast.channels, h, w), observers)
+    return PreparedModel(
+        model, device, None, True, fast.channels, _is_multi_label(bundle), int8=True
     )
 
 
@@ -200,6 +235,11 @@ def compile_model(
         With ``batch_size`` and ``compile_seconds`` set, or ``prepared`` itself on failure.
     """
     if prepared.batch_size is not None:
+        return prepared
+    if prepared.int8:
+        warnings.warn(
+            "an int8 model is not compiled: scoring with it as it is", RuntimeWarning, stacklevel=2
+        )
         return prepared
     batch_size = max(1, int(batch_size))
     t0 = time.perf_counter()

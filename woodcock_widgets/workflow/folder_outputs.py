@@ -67,8 +67,8 @@ def check_run_settings(out_dir: Path, settings: dict[str, Any]) -> bool:
     Raises
     ------
     PredictionError
-        The folder holds scores of another model, window overlap or format, or of
-        recordings in another folder.
+        The folder holds scores of another model, window overlap or format, of recordings
+        in another folder, or made with int8 when this run is not (or the reverse).
     """
     path = out_dir / "run.json"
     if not path.is_file():
@@ -82,6 +82,12 @@ def check_run_settings(out_dir: Path, settings: dict[str, Any]) -> bool:
         raise PredictionError(
             f"{out_dir} holds predictions made with another {' and '.join(changed)} "
             f"(see {path}); choose a new output folder, or delete it to start over"
+        )
+    was_int8 = old.get("precision") == "int8"
+    if was_int8 != (settings.get("precision") == "int8"):
+        raise PredictionError(
+            f"{out_dir} holds scores made {'with' if was_int8 else 'without'} int8 (see "
+            f"{path}); resume it with the same precision, or choose a new output folder"
         )
     if old.get("audio_root", settings["audio_root"]) != settings["audio_root"]:
         raise PredictionError(

@@ -48,6 +48,7 @@ should be protected (TLS through ``distributed.security.Security``, or an SSH tu
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -60,7 +61,8 @@ from ..io_utils import atomic_write_json, remove_temp_files
 from .discovery import find_audio
 from .folder_cluster import local_cluster
 from .folder_outputs import check_run_settings, file_sha256, redo_detections, write_tables
-from .folder_worker import TaskSettings, host_threads, model_loads, score_file, workers_info
+from .folder_tasks import run_tasks
+from .folder_worker import TaskSettings, model_loads
 from .manifest import Manifest
 
 __all__ = ["predict_folder", "FolderSummary", "local_cluster", "model_loads"]
@@ -103,16 +105,6 @@ class FolderSummary:
         if self.failed or self.failed_before:
             lines.append(f"failures listed in {self.out_dir / 'errors.csv'}")
         return "\n".join(lines)
-
-
-def _reason(exc: BaseException) -> str:
-    from ..errors import WoodcockError
-
-    if isinstance(exc, WoodcockError):
-        return str(exc)
-    if type(exc).__name__ == "KilledWorker":
-        return "the workers scoring it kept dying (out of memory, or a crash in a decoder)"
-    return f"{type(exc).__name__}: {exc}"
 
 
 def predict_folder(
@@ -173,8 +165,12 @@ def predict_folder(
         Windows per forward pass.
     device : str
         ``cpu``, ``cuda`` or ``auto`` (on each worker).
-    precision : {"auto", "fp32", "bf16", "fp16"}
+    precision : {"auto", "fp32", "bf16", "fp16", "int8"}
         Autocast precision (``auto``: what training uses on the worker's hardware).
+        ``int8`` (CPU workers, opt-in): the network quantized with activation ranges
+        measured once on windows of the first recordings and kept in
+        ``OUT_DIR/int8_calibration.pt`` (:mod:`.folder_int8`), so a resumed run quantizes
+        identically; ``run.json`` records how far int8 scores landed from float32 ones.
     block_seconds : float
         Audio decoded at a time (bounds a worker's memory).
     torch_threads : int, optional
@@ -204,6 +200,7 @@ def predict_folder(
     """
     from ..ml.bundle import ModelBundle
     from ..ml.predict import check_threshold, detection_thresholds
+    from .folder_int8 import folder_calibration
 
     t0 = time.perf_counter()
     if fmt not in FORMATS:
@@ -264,6 +261,13 @@ def predict_folder(
         "audio": os.fspath(audio_dir),
         "audio_root": str(found.root.resolve()),
     }
+    run_info["precision"] = precision
+    int8_observers = None
+    if precision == "int8":
+        int8_observers, run_info["int8_calibration"] = folder_calibration(
+            out_dir, bundle, run_info["model_sha256"], found.files
+        )
+        settings = dataclasses.replace(settings, int8_digest=run_info["int8_calibration"]["digest"])
     redo = check_run_settings(out_dir, run_info)
     for folder in (out_dir, *(d for d in out_dir.rglob("*") if d.is_dir())):
         remove_temp_files(folder, min_age_s=60)  # left by writes that a crash cut short
@@ -285,9 +289,10 @@ def predict_folder(
             redo_detections(manifest, thresholds, settings.merge_gap, settings.high_freq)
         atomic_write_json(out_dir / "run.json", run_info)
         if pending:
-            _run_tasks(
+            run_tasks(
                 pending,
                 settings,
+                int8_observers,
                 manifest,
                 summary,
                 workers,
@@ -318,69 +323,3 @@ def predict_folder(
             f"{out_dir / 'errors.csv'} (first: {first[0]}: {first[1]})"
         )
     return summary
-
-
-def _run_tasks(pending, settings, manifest, summary, workers, scheduler, client, progress, hook):
-    """Submit one task per pending file and record each as it finishes."""
-    import soundfile as sf
-    from distributed import Client, as_completed
-    from tqdm.auto import tqdm
-
-    hours = {}
-    for f, key, _st in pending:
-        try:
-            hours[key] = sf.info(str(f)).duration / 3600
-        except Exception:  # unreadable: its task says why
-            hours[key] = 0.0
-    pending = sorted(pending, key=lambda p: -p[2].st_size)  # largest first: no long tail
-    cluster = own_client = None
-    if client is None:
-        if scheduler:
-            client = own_client = Client(scheduler, timeout="30s")
-        else:
-            cluster, threads = local_cluster(workers, settings.torch_threads, len(pending))
-            settings = settings.with_threads(threads)
-            client = own_client = Client(cluster)
-    if settings.torch_threads is None:
-        settings = settings.with_host_threads(host_threads(client))
-    summary.workers = len(workers_info(client))
-    futures, index = [], {}
-    for f, key, st in pending:
-        fut = client.submit(score_file, str(f), key, settings, pure=False)
-        futures.append(fut)
-        index[fut.key] = (str(f), key, st)
-    bar = tqdm(
-        total=round(sum(hours.values()), 4),
-        unit="h",
-        desc="audio",
-        disable=not progress,
-        bar_format="{l_bar}{bar}| {n:.2f}/{total:.2f} h [{elapsed}<{remaining}]",
-    )
-    try:
-        for fut in as_completed(futures):
-            path, key, st = index.pop(fut.key)
-            if fut.status == "finished":
-                entry = fut.result()
-            else:  # the task itself failed: a bug, or its worker kept dying
-                entry = {"file": key, "path": path, "status": "error"}
-                entry["error"] = _reason(fut.exception())
-            fut.release()
-            entry.update(size=st.st_size, mtime=st.st_mtime, finished_at=round(time.time(), 3))
-            manifest.append(entry)
-            if entry["status"] == "done":
-                summary.scored += 1
-                summary.hours_scored += entry["seconds"] / 3600
-            else:
-                summary.failed += 1
-                summary.errors.append((path, entry["error"]))
-            bar.update(hours.get(key, 0.0))
-            bar.set_postfix(failed=summary.failed, refresh=False)
-            if hook is not None:
-                hook(entry)
-    finally:
-        bar.close()
-        client.cancel([f for f in futures if not f.done()])
-        if own_client is not None:
-            own_client.close()
-        if cluster is not None:
-            cluster.close()

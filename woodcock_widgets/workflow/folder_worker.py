@@ -32,7 +32,8 @@ __all__ = [
 ]
 
 _LOCK = threading.Lock()
-# (path, size, mtime_ns, device, precision, compiled batch or 0) → (bundle, prepared)
+# (path, size, mtime_ns, device, precision, compiled batch or 0, int8 digest)
+#   → (bundle, prepared)
 _MODELS: dict[tuple, tuple] = {}
 _LOADS = 0
 
@@ -58,6 +59,8 @@ class TaskSettings:
     compile: bool = False
     #: host → Dask threads of all workers there (shares a host's cores when threads unset)
     host_threads: dict[str, int] = field(default_factory=dict)
+    #: digest of the int8 calibration the task's observers are (``precision="int8"``)
+    int8_digest: str | None = None
 
     def with_threads(self, threads: int) -> TaskSettings:
         """A copy with ``torch_threads`` set."""
@@ -121,14 +124,14 @@ def compile_seconds() -> float | None:
     return None
 
 
-def _model(settings: TaskSettings):
+def _model(settings: TaskSettings, int8_observers: dict | None = None):
     global _LOADS
     from ..ml.bundle import ModelBundle
     from ..ml.predict import compile_model, prepare_model
     from ..ml.streaming import CPU_BATCH_MB, cpu_batch_size
 
     key = (settings.bundle_path, *settings.bundle_key, settings.device, settings.precision)
-    key = (*key, settings.batch_size if settings.compile else 0)
+    key = (*key, settings.batch_size if settings.compile else 0, settings.int8_digest)
     with _LOCK:
         if key not in _MODELS:
             bundle = ModelBundle.load(settings.bundle_path)
@@ -137,7 +140,7 @@ def _model(settings: TaskSettings):
             prepared = (
                 None
                 if hasattr(bundle, "score_recording")
-                else prepare_model(bundle, settings.device, settings.precision)
+                else prepare_model(bundle, settings.device, settings.precision, int8_observers)
             )
             if prepared is not None and settings.compile:
                 shape = bundle.preprocessing.image_shape
@@ -160,6 +163,7 @@ def preload(
     compile: bool = False,  # the name torch users know
     batch_size: int = 32,
     torch_threads: int | None = None,
+    int8_observers: dict | None = None,
 ) -> int:
     """Load a bundle into this worker's cache and run one batch (``client.run(preload, path)``).
 
@@ -167,7 +171,8 @@ def preload(
     kernels; with ``compile``, compile the model for ``batch_size``), done ahead, e.g. so a
     benchmark times warm workers. A compiled model is compiled for the torch thread count
     (``torch_threads``, default: the share of the cores tasks get): give the tasks' count,
-    or their first batch compiles again.
+    or their first batch compiles again. ``precision="int8"`` needs the run's
+    ``int8_observers`` (:func:`~woodcock_widgets.ml.int8.int8_calibration`).
 
     Returns
     -------
@@ -176,6 +181,7 @@ def preload(
     """
     import torch
 
+    from ..ml.int8 import observers_digest
     from ..ml.predict import score_batch
 
     path = Path(bundle_path)
@@ -194,9 +200,10 @@ def preload(
         precision=precision,
         torch_threads=torch_threads,
         compile=bool(compile),
+        int8_digest=observers_digest(int8_observers) if int8_observers else None,
     )
     torch.set_num_threads(_threads(settings))
-    bundle, prepared = _model(settings)
+    bundle, prepared = _model(settings, int8_observers)
     if prepared is not None:
         h, w = bundle.preprocessing.image_shape
         x = torch.zeros(2, prepared.channels, h, w)
@@ -217,7 +224,9 @@ def _trim_heap() -> None:
         pass
 
 
-def score_file(path: str, key: str, settings: TaskSettings) -> dict[str, Any]:
+def score_file(
+    path: str, key: str, settings: TaskSettings, int8_observers: dict | None = None
+) -> dict[str, Any]:
     """Score one recording, write its score file and Raven table; return its manifest entry.
 
     Parameters
@@ -228,6 +237,9 @@ def score_file(path: str, key: str, settings: TaskSettings) -> dict[str, Any]:
         Its name relative to the audio folder (names the output files).
     settings : TaskSettings
         Model, output and detection settings.
+    int8_observers : dict, optional
+        The run's int8 calibration (``settings.precision == "int8"``; scattered once to
+        every worker, not sent with each task).
 
     Returns
     -------
@@ -252,7 +264,7 @@ def score_file(path: str, key: str, settings: TaskSettings) -> dict[str, Any]:
 
     t0 = time.perf_counter()
     torch.set_num_threads(_threads(settings))
-    bundle, prepared = _model(settings)
+    bundle, prepared = _model(settings, int8_observers)
     try:
         scores = stream_recording(
             bundle,
@@ -292,6 +304,7 @@ def score_file(path: str, key: str, settings: TaskSettings) -> dict[str, Any]:
         "detections": {c: int(counts.get(c, 0)) for c in settings.thresholds},
         "torch_threads": torch.get_num_threads(),
         "compiled": getattr(prepared, "batch_size", None) is not None,
+        "int8": bool(getattr(prepared, "int8", False)),
         "wall_seconds": round(time.perf_counter() - t0, 3),
         "worker": worker,
         "pid": os.getpid(),
