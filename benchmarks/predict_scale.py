@@ -26,6 +26,9 @@ Figures, each printed with its ratio:
   ``CNN.predict`` on a recording of the same folder with the same single thread (goal: ours
   >= 3x the peer), per CPU-hour of wall time x threads and per CPU-hour used; without it,
   the figures are printed without the peer ratio;
+- the same 1-worker run with int8 scoring (``predict_folder(precision="int8")``,
+  ``--precision int8``; rows marked ``(q)``): the calibration is measured on the client
+  before the clock (its time printed apart), its ratio to the peer and to the default pass;
 - the same 1-worker run with the compiled scoring pass (``predict_folder(compile=True)``,
   ``--compile``; rows marked ``(c)``), its ratio to the peer and to the eager pass, and the
   compile time per worker (paid once, before the timed run, with an empty inductor cache;
@@ -47,6 +50,7 @@ import shutil
 import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 import common  # the script's folder is first on sys.path
@@ -157,7 +161,13 @@ def _trace_stop() -> int:
 
 
 def run_folder(
-    client, bundle: Path, audio: Path, out: Path, trace: bool = False, compile: bool = False
+    client,
+    bundle: Path,
+    audio: Path,
+    out: Path,
+    trace: bool = False,
+    compile: bool = False,
+    precision: str = "auto",
 ) -> dict:
     """One timed ``predict_folder`` on warm workers (bundle loaded, kernels warmed).
 
@@ -170,8 +180,28 @@ def run_folder(
     from woodcock_widgets.workflow.folder_worker import compile_seconds, preload
 
     pids = list(client.run(os.getpid).values())
+    observers, calibration, calibrate_s = None, None, None
+    if precision == "int8":  # measured on the client before the clock, as a run does first
+        from woodcock_widgets.ml.bundle import ModelBundle
+        from woodcock_widgets.workflow.discovery import find_audio
+        from woodcock_widgets.workflow.folder_int8 import folder_calibration
+        from woodcock_widgets.workflow.folder_outputs import file_sha256
+
+        t0 = time.perf_counter()
+        out.mkdir(parents=True, exist_ok=True)
+        observers, calibration = folder_calibration(
+            out, ModelBundle.load(bundle), file_sha256(bundle), find_audio(audio).files
+        )
+        calibrate_s = time.perf_counter() - t0
     # every worker, not just the first one free
-    base = client.run(preload, str(bundle), compile=compile, torch_threads=1)
+    base = client.run(
+        preload,
+        str(bundle),
+        compile=compile,
+        torch_threads=1,
+        precision=precision,
+        int8_observers=observers,
+    )
     assert all(v >= 1 for v in base.values())
     compile_s = [v for v in client.run(compile_seconds).values()]
     if compile and None in compile_s:
@@ -183,7 +213,14 @@ def run_folder(
     own0 = _cpu_seconds([os.getpid()])  # the client and, in a local cluster, the scheduler
     with MemorySampler(pids, full=trace) as mem, common.Clock() as c:
         s = predict_folder(
-            bundle, audio, out, client=client, progress=False, torch_threads=1, compile=compile
+            bundle,
+            audio,
+            out,
+            client=client,
+            progress=False,
+            torch_threads=1,
+            compile=compile,
+            precision=precision,
         )
     cpu = _cpu_seconds(pids) - cpu0
     own = _cpu_seconds([os.getpid()]) - own0
@@ -207,6 +244,8 @@ def run_folder(
         "peak_pss_mb": max(mem.pss.values()) / 2**20,
         "traced_peak_mb": traced / 2**20 if trace else None,
         "compile_s": max(compile_s) if compile else None,
+        "calibrate_s": calibrate_s,
+        "int8_calibration": calibration,
     }
 
 
@@ -257,6 +296,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-hour", action="store_true", help="skip the long-file memory runs")
     p.add_argument("--no-peer", action="store_true", help="skip OpenSoundscape")
     p.add_argument("--no-compile", action="store_true", help="skip the compiled (--compile) row")
+    p.add_argument("--no-int8", action="store_true", help="skip the int8 (--precision int8) row")
     p.add_argument("--keep", action="store_true", help="keep the generated audio and outputs")
     p.add_argument(
         "--out", type=Path, default=ROOT / "benchmarks" / "results" / "predict_scale.json"
@@ -299,6 +339,10 @@ def main(argv: list[str] | None = None) -> int:
             for name, bundle in bundles.items():
                 r = run_folder(client, bundle, audio, work / f"out_{n_workers}_{bundle.stem}")
                 results["models"].setdefault(name, {})[f"{n_workers}w"] = r
+                if n_workers == 1 and not args.no_int8:
+                    out = work / f"out_q_{bundle.stem}"
+                    r = run_folder(client, bundle, audio, out, precision="int8")
+                    results["models"][name]["1w int8"] = r
                 if n_workers == 1 and not args.no_compile:
                     out = work / f"out_c_{bundle.stem}"
                     r = run_folder(client, bundle, audio, out, compile=True)
@@ -315,13 +359,13 @@ def main(argv: list[str] | None = None) -> int:
     peer_note = None if PEER_PY.exists() else f"{PEER_PY} not found (`make bench` creates it)"
     peer_note = "skipped (--no-peer)" if args.no_peer else peer_note
     first = sorted(audio.rglob("*.wav"))[0]
-    print(f"\n{'model ((c): compiled)':24} {'wkr':>3} {'wall s':>7} {'h/wall-h':>9} {'h/CPU-h':>8} "
-          f"{'h/used CPU-h':>12} {'peer h/CPU-h':>12} {'ratio':>6} {'cores used':>10} "
-          f"{'client+sched CPU s':>18}")  # fmt: skip
+    print(f"\n{'model ((c) compiled, (q) int8)':30} {'wkr':>3} {'wall s':>7} {'h/wall-h':>9} "
+          f"{'h/CPU-h':>8} {'h/used CPU-h':>12} {'peer h/CPU-h':>12} {'ratio':>6} "
+          f"{'cores used':>10} {'client+sched CPU s':>18}")  # fmt: skip
     for name, runs in results["models"].items():
         peer = peer_throughput(first, MODELS[name], args.batch_size) if not peer_note else None
         runs["peer"] = peer
-        for key in ("1w", "1w compiled", "2w"):
+        for key in ("1w", "1w compiled", "1w int8", "2w"):
             if key not in runs:
                 continue
             r = runs[key]
@@ -331,8 +375,9 @@ def main(argv: list[str] | None = None) -> int:
             nan = float("nan")
             peer_v = peer["h_per_cpu_h"] if peer and one else nan
             label = f"{name} (c)" if key.endswith("compiled") else name
+            label = f"{name} (q)" if key.endswith("int8") else label
             print(
-                f"{label:24} {r['workers']:>3} {r['wall_s']:>7.1f} {r['h_per_wall_h']:>9.1f} "
+                f"{label:30} {r['workers']:>3} {r['wall_s']:>7.1f} {r['h_per_wall_h']:>9.1f} "
                 f"{r['h_per_cpu_h']:>8.1f} {r['h_per_used_cpu_h'] or 0:>12.1f} "
                 f"{peer_v:>12.1f} {ratio or nan:>6.2f} {r['worker_cpu_s'] / r['wall_s']:>10.2f} "
                 f"{r['client_scheduler_cpu_s']:>18.1f}"
@@ -357,6 +402,17 @@ def main(argv: list[str] | None = None) -> int:
                 else f"{'':20} compiled: {speed:.2f}x the eager pass (no gain here), after "
                 f"compiling for {c['compile_s']:.0f} s"
             )
+        if "1w int8" in runs:
+            q = runs["1w int8"]
+            speed = q["h_per_cpu_h"] / runs["1w"]["h_per_cpu_h"]
+            runs["int8_speedup"] = speed
+            cal = q["int8_calibration"]
+            print(
+                f"{'':20} int8: {speed:.2f}x the default pass per CPU-hour, after calibrating "
+                f"for {q['calibrate_s']:.1f} s once per run on {cal['windows']} windows (int8 "
+                f"scores within {cal['max_abs_diff']:.4f} of float32 there, random weights: "
+                "see benchmarks/int8_agreement.py for a trained model)"
+            )
         if peer and peer.get("h_per_used_cpu_h") and runs["1w"]["h_per_used_cpu_h"]:
             used_ratio = runs["1w"]["h_per_used_cpu_h"] / peer["h_per_used_cpu_h"]
             runs["peer_used_ratio"] = used_ratio
@@ -364,6 +420,13 @@ def main(argv: list[str] | None = None) -> int:
                 f"{'':20} per used CPU-hour: ours {runs['1w']['h_per_used_cpu_h']:.1f}, peer "
                 f"{peer['h_per_used_cpu_h']:.1f}: ratio {used_ratio:.2f} (goal >= 3)"
             )
+            q_used = (runs.get("1w int8") or {}).get("h_per_used_cpu_h")
+            if q_used:
+                runs["peer_used_ratio_int8"] = q_used / peer["h_per_used_cpu_h"]
+                print(
+                    f"{'':20} per used CPU-hour, int8: ours {q_used:.1f}: ratio "
+                    f"{q_used / peer['h_per_used_cpu_h']:.2f} (goal >= 3)"
+                )
             c_used = (runs.get("1w compiled") or {}).get("h_per_used_cpu_h")
             if c_used:
                 runs["peer_used_ratio_compiled"] = c_used / peer["h_per_used_cpu_h"]

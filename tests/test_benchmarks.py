@@ -99,3 +99,29 @@ def test_quick_run_without_peer_writes_every_figure(tmp_path):
     # the printed table: a header and a row per figure
     rows = [line for line in done.stdout.splitlines() if line.startswith("| ")]
     assert rows[0].startswith("| figure") and len(rows) == len(expected) + 1
+
+
+@pytest.mark.slow
+def test_int8_agreement_quick_run_writes_every_precision(tmp_path):
+    out = tmp_path / "int8.json"
+    cmd = [sys.executable, str(BENCH / "int8_agreement.py"), "--quick", "--out", str(out)]
+    env = {**os.environ, "WOODCOCK_OFFLINE": "1"}
+    done = subprocess.run(
+        cmd, cwd=ROOT, capture_output=True, text=True, timeout=600, env=env, check=False
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(out.read_text())
+    (smoke,) = result["results"]  # --quick: the 20 built-in clips only
+    assert smoke["data"] == "smoke" and smoke["n_valid"] > 0
+    assert 0.0 < smoke["chance_ap"] < 1.0
+    rows = smoke["precisions"]
+    assert list(rows) == ["fp32", "bf16", "int8"]
+    assert rows["fp32"]["max_abs_diff"] == 0.0 and rows["fp32"]["same_class"] == 1.0
+    assert rows["bf16"]["speed_vs_bf16"] == pytest.approx(1.0)
+    for f in rows.values():
+        assert 0.0 <= f["ap"] <= 1.0 and 0.0 <= f["ap_shuffled"] <= 1.0
+        assert 0.0 <= f["same_class"] <= 1.0 and f["max_abs_diff"] < 1.0
+        assert math.isfinite(f["ms_per_window"]) and f["ms_per_window"] > 0
+    assert rows["int8"]["calibration"]["windows"] > 0
+    assert smoke["predict_vs_pass_max_abs_diff"] < 1e-6  # the pass is predict's int8
+    assert "int8" in done.stdout and "chance AP" in done.stdout

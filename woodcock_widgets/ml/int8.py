@@ -208,11 +208,11 @@ class Int8Calibration:
 
 
 def _calibration_windows(pre, files: Sequence[str | os.PathLike], windows: int, max_files: int):
-    """Model images of ``windows`` windows spread over the first readable recordings."""
+    """Model images of up to ``windows`` windows spread over the first readable recordings."""
     images, used, skipped = [], [], []
     per_file = max(1, math.ceil(windows / max(1, min(len(files), max_files))))
-    for f in files:
-        if len(used) >= max_files or len(images) >= windows:
+    for f in files:  # short files (clips) give fewer: then more files are read
+        if len(images) >= windows:
             break
         try:
             duration = float(sf.info(str(f)).duration)
@@ -244,10 +244,12 @@ def int8_calibration(
     preprocessing : Preprocessing
         The bundle's preprocessing.
     files : sequence of path
-        The recordings of the run, in the order to draw from (the first ``max_files``
-        readable ones give ``windows`` windows, spread evenly over each).
+        The recordings of the run, in the order to draw from: ``windows / max_files``
+        windows spread evenly over each readable one (a clip shorter than two windows gives
+        one), until ``windows`` windows are read or the files run out.
     windows, max_files, batch_size : int
-        Windows measured, recordings drawn from, windows per forward pass.
+        Windows measured, recordings they are spread over (at least), windows per forward
+        pass.
 
     Raises
     ------
