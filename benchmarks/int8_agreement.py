@@ -22,8 +22,8 @@ The validation windows are scored three times with the one scoring pass
 (:func:`~woodcock_widgets.ml.scoring.prepare_model` + ``score_images``): ``fp32``, ``bf16``
 and ``int8``. Int8 is calibrated the way ``predict(..., precision="int8")`` calibrates a run:
 :func:`~woodcock_widgets.ml.int8.int8_calibration` on the audio being scored (the validation
-files, in table order, no labels), defaults unchanged (at most 64 windows from the first 8
-files: on 2 s clips that is 8 windows). On the built-in clips, ``predict`` itself is also run
+files, in table order, no labels), defaults unchanged (64 windows spread over at least 8
+files; a 2 s clip gives one, so on clips that is the first 64 files). On the built-in clips, ``predict`` itself is also run
 with ``precision="int8"`` and its scores compared with this pass (``predict vs pass``).
 
 Figures per precision: validation AP (the ``present`` scores, sklearn's average precision;
@@ -38,7 +38,11 @@ validation labels permuted once (seed 0; the model is not retrained). Results al
 ``benchmarks/results/int8_agreement.json``; everything else lives in a temporary folder,
 removed at the end.
 
-Result on a quiet machine: (see README)
+Result on a quiet machine (2 cores, load average about 1, 2026-11-30; 59 s in all): built-in
+clips, validation AP fp32 0.917, bf16 0.917, int8 0.913 (chance 0.500, shuffled labels 0.505),
+int8 scores within 0.066 of fp32, every clip's class the same, 2.72 ms per window against
+5.65 in bf16 (2.07x); gy6or6, macro AP 0.987 in all three (chance 0.244, shuffled 0.265-0.269),
+int8 within 0.114 of fp32, 96.3 % of windows with the same classes at 0.5, 2.12x bf16.
 """
 
 from __future__ import annotations
