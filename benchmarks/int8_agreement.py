@@ -23,8 +23,9 @@ The validation windows are scored three times with the one scoring pass
 and ``int8``. Int8 is calibrated the way ``predict(..., precision="int8")`` calibrates a run:
 :func:`~woodcock_widgets.ml.int8.int8_calibration` on the audio being scored (the validation
 files, in table order, no labels), defaults unchanged (64 windows spread over at least 8
-files; a 2 s clip gives one, so on clips that is the first 64 files). On the built-in clips, ``predict`` itself is also run
-with ``precision="int8"`` and its scores compared with this pass (``predict vs pass``).
+files; a 2 s clip gives one, so on clips that is the first 64 files). On the built-in clips,
+``predict`` itself is also run with ``precision="int8"`` and its scores compared with this
+pass (``predict vs pass``).
 
 Figures per precision: validation AP (the ``present`` scores, sklearn's average precision;
 gy6or6: macro AP over a-k), F1 at a 0.5 threshold (``present``; gy6or6: macro), the largest
