@@ -91,30 +91,14 @@ def worker_cnn(labels: str, run_dir: str, epochs: int) -> dict:
     import torch  # noqa: F401  imported before the clock
     import torchvision.models  # noqa: F401
 
-    from woodcock_widgets.audio.preprocessing import Preprocessing
     from woodcock_widgets.ml.bundle import ModelBundle
     from woodcock_widgets.ml.review import score_clips
-    from woodcock_widgets.ml.training import TrainingConfig
     from woodcock_widgets.workflow.pipeline import new_trainer
 
     table, split = _table_and_split(labels)
-    size = TUTORIAL["image_size"]
-    config = TrainingConfig(
-        epochs=epochs,
-        batch_size=TUTORIAL["batch_size"],
-        learning_rate=TUTORIAL["learning_rate"],
-        seed=TUTORIAL["seed"],
-        log_every=epochs,
-    )
+    config, pre = tutorial_cnn_settings(epochs)
     t0 = time.perf_counter()
-    trainer = new_trainer(
-        table,
-        run_dir,
-        config,
-        pretrained=False,
-        preprocessing=Preprocessing(image_shape=(size, size)),
-        split=split,
-    )
+    trainer = new_trainer(table, run_dir, config, pretrained=False, preprocessing=pre, split=split)
     trainer.fit()
     seconds = time.perf_counter() - t0
     bundle = ModelBundle.load(Path(run_dir) / "best.pt")
@@ -182,15 +166,27 @@ def _gy6or6_split():
     return table, (split.train, split.valid), CLASSES
 
 
-def worker_cnn_gy6or6(run_dir: str, epochs: int) -> dict:
-    import torch  # noqa: F401  imported before the clock
-    import torchvision.models  # noqa: F401
-
+def tutorial_cnn_settings(epochs: int):
+    """``(TrainingConfig, Preprocessing)`` of notebook 4's CNN (:data:`TUTORIAL`)."""
     from woodcock_widgets.audio.preprocessing import Preprocessing
     from woodcock_widgets.ml.training import TrainingConfig
-    from woodcock_widgets.workflow.pipeline import new_trainer
 
-    table, split, _ = _gy6or6_split()
+    config = TrainingConfig(
+        epochs=epochs,
+        batch_size=TUTORIAL["batch_size"],
+        learning_rate=TUTORIAL["learning_rate"],
+        seed=TUTORIAL["seed"],
+        log_every=epochs,
+    )
+    size = TUTORIAL["image_size"]
+    return config, Preprocessing(image_shape=(size, size))
+
+
+def gy6or6_cnn_settings(epochs: int):
+    """``(TrainingConfig, Preprocessing)`` of the gy6or6 CNN (``real_sound_learning``'s)."""
+    from woodcock_widgets.audio.preprocessing import Preprocessing
+    from woodcock_widgets.ml.training import TrainingConfig
+
     config = TrainingConfig(
         epochs=epochs,
         batch_size=GY6OR6["batch_size"],
@@ -205,6 +201,17 @@ def worker_cnn_gy6or6(run_dir: str, epochs: int) -> dict:
         bandpass=(500.0, 10_000.0),
         image_shape=(GY6OR6["image_size"],) * 2,
     )
+    return config, pre
+
+
+def worker_cnn_gy6or6(run_dir: str, epochs: int) -> dict:
+    import torch  # noqa: F401  imported before the clock
+    import torchvision.models  # noqa: F401
+
+    from woodcock_widgets.workflow.pipeline import new_trainer
+
+    table, split, _ = _gy6or6_split()
+    config, pre = gy6or6_cnn_settings(epochs)
     t0 = time.perf_counter()
     trainer = new_trainer(table, run_dir, config, pretrained=False, preprocessing=pre, split=split)
     trainer.fit()

@@ -66,16 +66,21 @@ sys.path.insert(0, str(HERE))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from embeddings_vs_cnn import GY6OR6, TUTORIAL, _gy6or6_split, _table_and_split  # noqa: E402
+from embeddings_vs_cnn import (  # noqa: E402
+    GY6OR6,
+    TUTORIAL,
+    _gy6or6_split,
+    _table_and_split,
+    gy6or6_cnn_settings,
+    tutorial_cnn_settings,
+)
 from sklearn.metrics import average_precision_score, f1_score  # noqa: E402
 
 from woodcock_widgets.audio.images import model_image  # noqa: E402
-from woodcock_widgets.audio.preprocessing import Preprocessing  # noqa: E402
 from woodcock_widgets.ml.bundle import ModelBundle  # noqa: E402
 from woodcock_widgets.ml.int8 import int8_calibration  # noqa: E402
 from woodcock_widgets.ml.predict import predict  # noqa: E402
 from woodcock_widgets.ml.scoring import prepare_model, score_images  # noqa: E402
-from woodcock_widgets.ml.training_config import TrainingConfig  # noqa: E402
 from woodcock_widgets.workflow.pipeline import CODE_COLUMN, new_trainer  # noqa: E402
 
 PRECISIONS = ("fp32", "bf16", "int8")
@@ -89,15 +94,7 @@ def train_tutorial(tmp: Path, size: str, epochs: int, seed: int) -> dict:
 
     labels = make_sized_dataset(tmp / size / "data", size, seed=seed)
     table, split = _table_and_split(str(labels))
-    config = TrainingConfig(
-        epochs=epochs,
-        batch_size=TUTORIAL["batch_size"],
-        learning_rate=TUTORIAL["learning_rate"],
-        seed=TUTORIAL["seed"],
-        log_every=epochs,
-    )
-    size_px = TUTORIAL["image_size"]
-    pre = Preprocessing(image_shape=(size_px, size_px))
+    config, pre = tutorial_cnn_settings(epochs)
     run_dir = tmp / size / "run"
     t0 = time.perf_counter()
     new_trainer(table, run_dir, config, pretrained=False, preprocessing=pre, split=split).fit()
@@ -119,20 +116,7 @@ def train_tutorial(tmp: Path, size: str, epochs: int, seed: int) -> dict:
 def train_gy6or6(tmp: Path, epochs: int) -> dict:
     """gy6or6's windows and the CNN of ``embeddings_vs_cnn.py``'s gy6or6 run (last epoch)."""
     table, split, classes = _gy6or6_split()
-    config = TrainingConfig(
-        epochs=epochs,
-        batch_size=GY6OR6["batch_size"],
-        learning_rate=GY6OR6["lr"],
-        seed=0,
-        log_every=epochs,
-        precision="fp32",
-    )
-    pre = Preprocessing(
-        sample_rate=GY6OR6["sample_rate"],
-        clip_seconds=GY6OR6["window"],
-        bandpass=(500.0, 10_000.0),
-        image_shape=(GY6OR6["image_size"],) * 2,
-    )
+    config, pre = gy6or6_cnn_settings(epochs)
     run_dir = tmp / "gy6or6" / "run"
     t0 = time.perf_counter()
     new_trainer(table, run_dir, config, pretrained=False, preprocessing=pre, split=split).fit()

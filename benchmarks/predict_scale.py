@@ -420,20 +420,14 @@ def main(argv: list[str] | None = None) -> int:
                 f"{'':20} per used CPU-hour: ours {runs['1w']['h_per_used_cpu_h']:.1f}, peer "
                 f"{peer['h_per_used_cpu_h']:.1f}: ratio {used_ratio:.2f} (goal >= 3)"
             )
-            q_used = (runs.get("1w int8") or {}).get("h_per_used_cpu_h")
-            if q_used:
-                runs["peer_used_ratio_int8"] = q_used / peer["h_per_used_cpu_h"]
-                print(
-                    f"{'':20} per used CPU-hour, int8: ours {q_used:.1f}: ratio "
-                    f"{q_used / peer['h_per_used_cpu_h']:.2f} (goal >= 3)"
-                )
-            c_used = (runs.get("1w compiled") or {}).get("h_per_used_cpu_h")
-            if c_used:
-                runs["peer_used_ratio_compiled"] = c_used / peer["h_per_used_cpu_h"]
-                print(
-                    f"{'':20} per used CPU-hour, compiled: ours {c_used:.1f}: ratio "
-                    f"{c_used / peer['h_per_used_cpu_h']:.2f} (goal >= 3)"
-                )
+            for key, what in (("1w int8", "int8"), ("1w compiled", "compiled")):
+                used = (runs.get(key) or {}).get("h_per_used_cpu_h")
+                if used:
+                    runs[f"peer_used_ratio_{what}"] = used / peer["h_per_used_cpu_h"]
+                    print(
+                        f"{'':20} per used CPU-hour, {what}: ours {used:.1f}: ratio "
+                        f"{used / peer['h_per_used_cpu_h']:.2f} (goal >= 3)"
+                    )
     if peer_note:
         print(f"\npeer: {peer_note}; figures printed without the peer ratio (goal >= 3x)")
     for name, h in results["hour_file"].items():
