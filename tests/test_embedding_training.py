@@ -139,7 +139,7 @@ def test_a_refit_with_other_labels_runs_no_model(woodcock_fit, small_data, tmp_p
     assert cache.model_calls == 0 and cache.windows_computed == 0 and cache.misses == 0
     assert cache.hits == 2 * 28  # embeddings and species scores of every clip
     assert run.cache_stats["model_windows"] == 0
-    assert run.bundle.embedder._interpreter is None
+    assert not run.bundle.embedder.loaded
     assert run.bundle.class_names == ["call", "na", "song"]
     assert run.bundle.positive_class == "song"  # the last class of three
     assert "valid_ap_call" in run.record and "zero_shot_ap" in run.record

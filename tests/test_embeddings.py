@@ -102,6 +102,34 @@ def test_birdnet_batches_including_a_partial_one_give_the_same_embeddings(birdne
     assert birdnet.embed(np.zeros((0, 144000), np.float32)).shape == (0, 1024)
 
 
+def test_birdnet_model_patch_changes_one_offset_and_appends_the_outputs(birdnet):
+    from woodcock_widgets.ml.birdnet import _with_embedding_output
+
+    raw = birdnet.model_path.read_bytes()
+    patched, emb_index, out_index = _with_embedding_output(raw)
+    assert emb_index != out_index and 12 <= len(patched) - len(raw) < 16
+    changed = np.flatnonzero(
+        np.frombuffer(raw, np.uint8) != np.frombuffer(patched[: len(raw)], np.uint8)
+    )
+    assert 1 <= len(changed) <= 4 and changed.max() - changed.min() < 4  # one uoffset
+    tail = np.frombuffer(patched[-12:], "<i4").tolist()
+    assert tail == [2, out_index, emb_index]
+
+
+def test_birdnet_interpreters_side_by_side_give_what_one_gives(birdnet):
+    from woodcock_widgets.ml.embedders import BirdNETEmbedder
+
+    x = np.random.default_rng(2).normal(0, 0.05, (9, 144000)).astype(np.float32)
+    one = BirdNETEmbedder(threads=1, batch_size=2)
+    two = BirdNETEmbedder(threads=2, batch_size=2, interpreters=2)
+    assert not one.loaded and two.interpreters == 2
+    e1, s1 = one.embed_and_scores(x)
+    e2, s2 = two.embed_and_scores(x)  # 5 batches over 2 copies, in order
+    assert one.loaded and two.loaded
+    np.testing.assert_allclose(e2, e1, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(s2, s1, rtol=1e-4, atol=1e-5)
+
+
 def test_birdnet_rejects_windows_of_the_wrong_length_with_a_hint(birdnet):
     with pytest.raises(EmbeddingError, match=r"\(n, 144000\).*fit_window"):
         birdnet.embed(np.zeros((2, 96000), np.float32))

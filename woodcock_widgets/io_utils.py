@@ -54,7 +54,7 @@ def _fsync_file(path: Path) -> None:
         os.fsync(f.fileno())
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+def atomic_write_bytes(path: str | os.PathLike, data: bytes, durable: bool = True) -> Path:
     """Write ``data`` to ``path`` through a temporary file and a rename.
 
     Parameters
@@ -63,6 +63,10 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
         Destination; its folder is created when missing.
     data : bytes
         The content.
+    durable : bool
+        Flush the content to the disk before the rename (``fsync``). Readers never see a
+        partial file either way; without it, a power cut may leave an empty or older file,
+        so turn it off only for data a reader checks and can recompute (a cache).
 
     Returns
     -------
@@ -73,18 +77,20 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
         with open(tmp, "wb") as f:
             f.write(data)
             f.flush()
-            os.fsync(f.fileno())
+            if durable:
+                os.fsync(f.fileno())
     return Path(path)
 
 
-def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+def atomic_write_text(path: str | os.PathLike, text: str, durable: bool = True) -> Path:
     """Write UTF-8 text atomically (see :func:`atomic_write_bytes`)."""
-    return atomic_write_bytes(path, text.encode("utf-8"))
+    return atomic_write_bytes(path, text.encode("utf-8"), durable)
 
 
-def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
-    """Write ``obj`` as indented JSON atomically."""
-    return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+def atomic_write_json(path: str | os.PathLike, obj: Any, durable: bool = True) -> Path:
+    """Write ``obj`` as indented JSON atomically (see :func:`atomic_write_bytes`)."""
+    text = json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n"
+    return atomic_write_text(path, text, durable)
 
 
 def atomic_write_csv(path: str | os.PathLike, df, **to_csv_kwargs) -> Path:

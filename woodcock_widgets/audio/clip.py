@@ -11,9 +11,9 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-from scipy.signal import resample_poly
 
 from ..errors import AudioLoadError
+from .resampling import resample_poly_cached
 
 __all__ = ["Audio", "audio_info"]
 
@@ -211,7 +211,7 @@ class Audio:
             return self
         g = math.gcd(sample_rate, self.sample_rate)
         up, down = sample_rate // g, self.sample_rate // g
-        out = resample_poly(self.samples, up, down).astype(np.float32)
+        out = resample_poly_cached(self.samples, up, down).astype(np.float32)
         return Audio(out, sample_rate, self.path)
 
     def trim(self, start: float, end: float) -> Audio:

@@ -8,10 +8,10 @@ from collections.abc import Iterator
 
 import numpy as np
 import soundfile as sf
-from scipy.signal import resample_poly
 
 from ..errors import AudioLoadError
 from .clip import _check_path, _check_wav_complete, _reason
+from .resampling import resample_poly_cached
 
 __all__ = ["AudioStream"]
 
@@ -103,7 +103,7 @@ class AudioStream:
                         yield self._read(f, a, b - a)
                         continue
                     lo, hi = max(a - self.margin, 0), min(b + self.margin, self.frames)
-                    seg = resample_poly(self._read(f, lo, hi - lo), self.up, self.down)
+                    seg = resample_poly_cached(self._read(f, lo, hi - lo), self.up, self.down)
                     first = (a - lo) * self.up // self.down  # lo, a: multiples of down
                     last = -(-(b - lo) * self.up // self.down)
                     yield np.asarray(seg[first:last], dtype=np.float32)

@@ -12,9 +12,10 @@ import math
 from collections.abc import Iterable
 
 import numpy as np
-from scipy.signal import resample_poly
 
 from woodcock_widgets.errors import EmbeddingError
+
+from ..audio.resampling import resample_poly_cached
 
 __all__ = ["Embedder", "fit_window", "embed_clips", "pool_windows"]
 
@@ -120,7 +121,7 @@ def fit_window(audio: np.ndarray, sr: int, window_seconds: float, sample_rate: i
     sr, sample_rate = int(sr), int(sample_rate)
     if sr != sample_rate:
         g = math.gcd(sr, sample_rate)
-        x = resample_poly(x, sample_rate // g, sr // g).astype(np.float32)
+        x = resample_poly_cached(x, sample_rate // g, sr // g).astype(np.float32)
     target = int(round(window_seconds * sample_rate))
     n = x.size
     if n <= target:

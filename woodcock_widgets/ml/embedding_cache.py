@@ -156,7 +156,9 @@ class EmbeddingCache:
             end_us=np.array([k[1] for k in keys], np.int64),
             embeddings=np.stack([merged[k] for k in keys]).astype(np.float32),
         )
-        atomic_write_bytes(path, buf.getvalue())
+        # no fsync: an entry is checked when read and recomputed when damaged (a power cut
+        # costs recomputing it), and a first pass over clips writes one entry per clip
+        atomic_write_bytes(path, buf.getvalue(), durable=False)
         index = {
             "embedder": embedder.name,
             "dim": int(embedder.dim),
@@ -165,7 +167,7 @@ class EmbeddingCache:
             "sha256": path.stem,
             "updated": time.strftime("%Y-%m-%dT%H:%M:%S"),
         }
-        atomic_write_json(path.with_suffix(".json"), index)
+        atomic_write_json(path.with_suffix(".json"), index, durable=False)
 
     def embed_windows(
         self,
