@@ -1,7 +1,8 @@
 """Batch order, and batches prepared on a helper thread while the model scores the last one.
 
-Used by the training loop (:func:`prefetch`) and by prediction on long recordings
-(:func:`in_background`).
+Used by the training loop (:func:`prefetch`); :func:`in_background` (prediction on long
+recordings, the embedding cache) lives in :mod:`.background`, which needs no torch, and is
+re-exported here.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from typing import Any
 
 import numpy as np
 import torch
+
+from .background import in_background
 
 __all__ = ["Stopped", "batch_indices", "prefetch", "in_background"]
 
@@ -67,45 +70,3 @@ def prefetch(make: Callable[[Any], Any], items: Sequence[Any], depth: int = 2) -
         while t.is_alive():
             with contextlib.suppress(queue.Empty):
                 q.get(timeout=0.05)
-
-
-def in_background(make: Callable[[], Iterator[Any]], depth: int = 2) -> Iterator[Any]:
-    """Run the iterator ``make()`` in a thread, ``depth`` items ahead of the consumer.
-
-    Its exceptions reach the consumer; a consumer that stops early stops the thread.
-    """
-    q: queue.Queue = queue.Queue(maxsize=max(1, int(depth)))
-    stop = threading.Event()
-
-    def put(item) -> bool:
-        while not stop.is_set():
-            try:
-                q.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def work() -> None:
-        try:
-            for item in make():
-                if not put(("item", item)):
-                    return
-            put(("done", None))
-        except BaseException as exc:  # handed to the consumer, which raises it
-            put(("error", exc))
-
-    thread = threading.Thread(target=work, name="woodcock-prefetch", daemon=True)
-    thread.start()
-    try:
-        while True:
-            kind, item = q.get()
-            if kind == "item":
-                yield item
-            elif kind == "error":
-                raise item
-            else:
-                return
-    finally:
-        stop.set()
-        thread.join(timeout=10)

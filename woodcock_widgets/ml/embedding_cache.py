@@ -35,6 +35,7 @@ import soundfile as sf
 
 from woodcock_widgets.errors import AudioLoadError, EmbeddingError
 from woodcock_widgets.io_utils import atomic_write_bytes, atomic_write_json
+from woodcock_widgets.ml.background import in_background
 from woodcock_widgets.ml.embedders import Embedder, fit_window, pool_windows
 
 __all__ = ["EmbeddingCache", "default_cache_root", "file_sha256"]
@@ -275,23 +276,42 @@ class EmbeddingCache:
         return self.embed_windows(embedder, table, batch_size=batch_size, progress=progress)
 
     def _compute(self, embedder, todo, out, batch_size, progress) -> None:
-        """Embed the uncached windows of ``todo`` in batches; save each file when done."""
+        """Embed the uncached windows of ``todo`` in batches; save each file when done.
+
+        The audio is read and fitted to the embedder's window on a helper thread, a batch
+        ahead of the model, so reading overlaps the model's work.
+        """
         total = sum(len(need) for _, _, need in todo)
         bar = None
         if progress:
             from tqdm.auto import tqdm
 
             bar = tqdm(total=total, desc=f"embedding ({embedder.name})", unit="window")
-        pending = []  # (file number, key, number of model windows)
-        buffer: list[np.ndarray] = []
         results: list[dict] = [{} for _ in todo]
         left = [len(need) for _, _, need in todo]
         last_save = [time.monotonic()]
 
-        def flush() -> None:
-            if not pending:
-                return
-            windows = np.concatenate(buffer)
+        def batches():
+            """``(pending, windows)``: (file number, key, model windows) items and samples."""
+            pending, buffer = [], []
+            for f, (path, _, need) in enumerate(todo):
+                with _open(path) as snd:
+                    for key in need:
+                        w = fit_window(
+                            _read(snd, path, key),
+                            snd.samplerate,
+                            embedder.window_seconds,
+                            embedder.sample_rate,
+                        )
+                        pending.append((f, key, len(w)))
+                        buffer.append(w)
+                        if sum(len(b) for b in buffer) >= batch_size:  # a few items at most
+                            yield pending, np.concatenate(buffer)
+                            pending, buffer = [], []
+            if pending:
+                yield pending, np.concatenate(buffer)
+
+        def embed(pending, windows) -> None:
             emb = []
             for i in range(0, len(windows), batch_size):
                 emb.append(np.asarray(embedder.embed(windows[i : i + batch_size]), np.float32))
@@ -313,24 +333,10 @@ class EmbeddingCache:
                 last_save[0] = time.monotonic()
             if bar is not None:
                 bar.update(len(pending))
-            pending.clear()
-            buffer.clear()
 
         try:
-            for f, (path, _, need) in enumerate(todo):
-                with _open(path) as snd:
-                    for key in need:
-                        w = fit_window(
-                            _read(snd, path, key),
-                            snd.samplerate,
-                            embedder.window_seconds,
-                            embedder.sample_rate,
-                        )
-                        pending.append((f, key, len(w)))
-                        buffer.append(w)
-                        if sum(len(b) for b in buffer) >= batch_size:  # a few items at most
-                            flush()
-            flush()
+            for pending, windows in in_background(batches, 2):
+                embed(pending, windows)
         finally:
             if bar is not None:
                 bar.close()

@@ -20,7 +20,7 @@ from ..audio.clip import Audio
 from ..audio.preprocessing import model_image, stack_images
 from ..audio.stream import AudioStream
 from ..tables.grid import clip_windows
-from .batching import in_background
+from .background import in_background
 from .bundle import ModelBundle
 from .scoring import PreparedModel, prepare_model, score_batch
 
