@@ -37,15 +37,17 @@ the CNN's validation AP, in >= 10x less wall time once cached and >= 3x less wit
 embedding pass, in under 1.5 GB. Results also go to ``benchmarks/results/embeddings_vs_cnn.json``.
 Temporary data, run folders and the cache live in a temporary folder, removed at the end.
 
-Result on a quiet machine (default sizes, load average 1.0-1.5, 2026-11-30): 300 clips: CNN
-18.6 s, AP 0.917; embeddings 10.9 s first pass (1.7x), 0.32 s cached (58x), AP 0.975. 29 clips:
-CNN 3.2 s, AP 0.817; embeddings 1.5 s (2.1x), 0.11 s cached (29x), AP 1.000. gy6or6: CNN
-18.5 s, macro AP 0.987; embeddings 22.8 s first pass (0.8x), 0.57 s cached (33x; the 11-class
-head is fitted in one L-BFGS loop, ``ml.logistic_joint``, 0.43 s), macro AP 0.995. Peak memory
-of the embedding path at most 1058 MB. The first pass costs about 35 ms of BirdNET per window,
-so the ">= 3x with the first pass" goal is missed on this CPU. Under a load average of 8-16
-(other jobs on the 2 cores) the CNN slowed far more than the embeddings (29 clips: CNN 263 s
-vs 11.6 s first pass; gy6or6: 743 s vs 108.6 s): compare the ratios of one run only.
+Result on this 2-core machine (default sizes, load average about 1.1, 2026-11-30, 23:44):
+300 clips: CNN 16.2 s, AP 0.917; embeddings 7.0 s first pass (2.3x), 0.36 s cached (45x),
+AP 0.975. 29 clips: CNN 3.7 s, AP 0.817; embeddings 1.2 s (3.0x), 0.11 s cached (34x), AP
+1.000. gy6or6: CNN 17.8 s, macro AP 0.987; embeddings 14.4 s first pass (1.2x), 0.57 s cached
+(31x; the 11-class head is fitted in one L-BFGS loop, ``ml.logistic_joint``), macro AP 0.995.
+Peak memory of the embedding path at most 1.21 GB. The first pass is mostly BirdNET: about
+17 ms a window with the embedder's two one-thread interpreters side by side. Across four runs
+that day the first-pass ratio was 2.2-2.5x (300 clips), 2.7-3.5x (29) and 1.2-1.3x (gy6or6):
+the ">= 3x with the first pass" goal is met only on the 29 clips. Under a load average of 8-16
+(other jobs on the 2 cores) the CNN slowed far more than the embeddings: compare the ratios
+of one run only.
 """
 
 from __future__ import annotations
