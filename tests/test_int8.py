@@ -94,6 +94,14 @@ def test_int8_refuses_without_calibration_or_off_the_cpu(model_path, tmp_path):
         int8_calibration(prepare_model(bundle, "cpu", "fp32"), bundle.preprocessing, [bad])
 
 
+def test_int8_with_an_embedding_bundle_is_refused_not_ignored(tmp_path):
+    from types import SimpleNamespace
+
+    embedding_like = SimpleNamespace(score_recording=lambda *a, **k: None)  # what predict checks
+    with pytest.raises(PredictionError, match="CNN bundles"):
+        predict(embedding_like, [tmp_path / "a.wav"], precision="int8")
+
+
 @pytest.mark.slow
 def test_folder_run_keeps_its_calibration_when_resumed(model_path, tmp_path):
     audio = tmp_path / "season"

@@ -182,7 +182,13 @@ def predict(
         raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
     files = list(files)
     prepared = None
-    if precision == "int8" and files and not hasattr(bundle, "score_recording"):
+    if precision == "int8" and hasattr(bundle, "score_recording"):
+        from ..errors import PredictionError
+
+        raise PredictionError(
+            "int8 applies to CNN bundles; an embedding bundle scores with its embedder as it is"
+        )
+    if precision == "int8" and files:
         from .int8 import int8_calibration
 
         cal = int8_calibration(prepare_model(bundle, "cpu", "fp32"), bundle.preprocessing, files)
