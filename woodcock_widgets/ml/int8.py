@@ -21,6 +21,7 @@ and the float precisions are unaffected.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import hashlib
 import math
 import os
@@ -44,10 +45,25 @@ __all__ = [
     "int8_engine",
     "int8_model",
     "observers_digest",
+    "require_cnn_bundle",
 ]
 
 #: Quantized kernels in order of preference (x86 combines fbgemm and oneDNN).
 INT8_ENGINES = ("x86", "onednn", "fbgemm", "qnnpack")
+
+
+def require_cnn_bundle(bundle) -> None:
+    """Raise unless ``bundle`` is a CNN bundle (int8 quantizes a CNN's network).
+
+    Raises
+    ------
+    PredictionError
+        For an embedding bundle, which scores with its embedder as it is.
+    """
+    if hasattr(bundle, "score_recording"):
+        raise PredictionError(
+            "int8 applies to CNN bundles; an embedding bundle scores with its embedder as it is"
+        )
 
 
 def int8_engine() -> str:
@@ -267,10 +283,13 @@ def int8_calibration(
         for i in range(0, len(images), batch_size)
     ]
     observers = calibrate_int8(prepared.model, batches)
+    # rebuilt from the observers' state, as every worker builds it: the figures below are
+    # those of the network the run scores with
     quantized = int8_model(prepared.model, batches[0][:1], observers)
-    float_pass = _float_only(prepared)
-    want = np.concatenate([score_batch(float_pass, x) for x in batches])
-    got = np.concatenate([_score_with(quantized, prepared, x) for x in batches])
+    reference = dataclasses.replace(prepared, dtype=None)  # float32, no autocast
+    with_int8 = dataclasses.replace(reference, model=quantized)
+    want = np.concatenate([score_batch(reference, x) for x in batches])
+    got = np.concatenate([score_batch(with_int8, x) for x in batches])
     return Int8Calibration(
         observers=observers,
         files=used,
@@ -279,19 +298,3 @@ def int8_calibration(
         same_top_class=float(np.mean(got.argmax(1) == want.argmax(1))),
         skipped=skipped,
     )
-
-
-def _float_only(prepared):
-    """``prepared`` scoring in float32 (the reference int8 is measured against)."""
-    import dataclasses
-
-    return dataclasses.replace(prepared, dtype=None)
-
-
-def _score_with(model: nn.Module, prepared, x: torch.Tensor) -> np.ndarray:
-    """Scores of ``x`` by another network with ``prepared``'s output rule."""
-    import dataclasses
-
-    from .scoring import score_batch
-
-    return score_batch(dataclasses.replace(prepared, model=model, dtype=None), x)

@@ -182,17 +182,14 @@ def predict(
         raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
     files = list(files)
     prepared = None
-    if precision == "int8" and hasattr(bundle, "score_recording"):
-        from ..errors import PredictionError
+    if precision == "int8":
+        from .int8 import int8_calibration, require_cnn_bundle
 
-        raise PredictionError(
-            "int8 applies to CNN bundles; an embedding bundle scores with its embedder as it is"
-        )
-    if precision == "int8" and files:
-        from .int8 import int8_calibration
-
-        cal = int8_calibration(prepare_model(bundle, "cpu", "fp32"), bundle.preprocessing, files)
-        prepared = prepare_model(bundle, device, "int8", cal.observers)
+        require_cnn_bundle(bundle)
+        if files:
+            floats = prepare_model(bundle, "cpu", "fp32")
+            cal = int8_calibration(floats, bundle.preprocessing, files)
+            prepared = prepare_model(bundle, device, "int8", cal.observers)
     elif compile and files and not hasattr(bundle, "score_recording"):
         prepared = compile_model(
             prepare_model(bundle, device, precision),

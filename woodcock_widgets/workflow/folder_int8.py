@@ -64,14 +64,13 @@ def folder_calibration(
         The observers (:func:`~woodcock_widgets.ml.int8.calibrate_int8`) and a JSON-ready
         record: windows, files, how far int8 scores landed from float32 ones on them.
     """
-    from ..ml.int8 import int8_calibration
+    from ..ml.int8 import int8_calibration, require_cnn_bundle
     from ..ml.scoring import prepare_model
 
+    require_cnn_bundle(bundle)
     path = Path(out_dir) / CALIBRATION_NAME
     if path.is_file():
         return _read(path, model_sha256)
-    if hasattr(bundle, "score_recording"):
-        raise PredictionError("int8 applies to CNN bundles; an embedding bundle scores as it is")
     cal = int8_calibration(prepare_model(bundle, "cpu", "fp32"), bundle.preprocessing, files)
     record = {**cal.describe(), "model_sha256": model_sha256}
     atomic_torch_save({"observers": cal.observers, "record": record}, path)
